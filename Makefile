@@ -1,0 +1,138 @@
+# Cairn - one non-recursive Makefile.  See README for the targets.
+#   make            build build/cairn-{raftd,gossipd,httpd,dnsd,checkd} and build/cairn
+#   make SAN=1      the same with ASan+UBSan, into build-san/
+#   make test       install missing packages, build both, run unit, fuzz-corpus
+#                   and integration tests; ends with "N passed, N failed"
+#   make dev        build and run a dev agent in the foreground
+#   make install    PREFIX=/usr/local DESTDIR=  binaries, systemd units, /etc/cairn.d
+#   make deps       install missing build/test packages (apt-get or dnf)
+#   make V=1        show commands
+
+VERSION  := 0.1.0
+REVISION := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+
+ifeq ($(SAN),1)
+B        ?= build-san
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+OPT      := -O1
+else
+B        ?= build
+SANFLAGS :=
+OPT      := -O2
+endif
+
+CC       ?= cc
+PKGS     := yajl nanomsg lmdb libsystemd openssl
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lev -lm
+WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+            -Wpointer-arith -Wformat=2 -Wno-format-nonliteral
+CFLAGS   ?= $(OPT) -g
+ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) -fstack-protector-strong -MMD -MP \
+            -Icommon $(PKG_CFLAGS) $(SANFLAGS) $(CFLAGS) \
+            -DCAIRN_VERSION='"$(VERSION)"' -DCAIRN_REVISION='"$(REVISION)"'
+ALL_LDFLAGS := $(SANFLAGS) $(LDFLAGS)
+
+PREFIX   ?= /usr/local
+BINDIR   ?= $(PREFIX)/bin
+UNITDIR  ?= $(if $(filter /usr,$(PREFIX)),/lib/systemd/system,$(PREFIX)/lib/systemd/system)
+SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(if $(filter /usr/local,$(PREFIX)),/etc,$(PREFIX)/etc))
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+DAEMONS := raftd gossipd httpd dnsd checkd
+PROGS   := $(addprefix $(B)/cairn-,$(DAEMONS)) $(B)/cairn
+
+all: $(PROGS) unit-bins
+
+include common/module.mk
+include raftd/module.mk
+include gossipd/module.mk
+include httpd/module.mk
+include dnsd/module.mk
+include checkd/module.mk
+include ctl/module.mk
+include tests/module.mk
+
+$(B)/%.o: %.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $@")
+	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+# lib<dir>.a holds every object of a directory but main.o, so unit tests can
+# link daemon modules too.
+define daemon_rules
+$(1)_OBJS := $$(patsubst %.c,$(B)/%.o,$$($(1)_SRCS))
+$(1)_LIBOBJS := $$(filter-out $(B)/$(1)/main.o,$$($(1)_OBJS))
+$(B)/lib$(1).a: $$($(1)_LIBOBJS)
+	@mkdir -p $$(dir $$@)
+	@$$(if $$(Q),echo "  AR      $$@")
+	$$(Q)rm -f $$@ && ar rcs $$@ $$^
+$(B)/cairn-$(1): $(B)/$(1)/main.o $(B)/lib$(1).a $(B)/libcommon.a
+	@$$(if $$(Q),echo "  LD      $$@")
+	$$(Q)$$(CC) $$(ALL_LDFLAGS) -o $$@ $$^ $$(PKG_LIBS)
+endef
+$(foreach d,$(DAEMONS),$(eval $(call daemon_rules,$(d))))
+
+$(B)/libcommon.a: $(common_OBJS)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(B)/cairn: $(ctl_OBJS) $(B)/libcommon.a
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+# --- dependencies ----------------------------------------------------------
+.PHONY: deps deps-check
+deps:
+	@sh tests/deps.sh install
+
+deps-check:
+	@sh tests/deps.sh check >/dev/null 2>&1 || sh tests/deps.sh install
+
+# --- tests -----------------------------------------------------------------
+.PHONY: test unit check build-all
+test: deps-check
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)$(MAKE) --no-print-directory SAN=1 all
+	$(Q)$(MAKE) --no-print-directory fuzz
+	$(Q)sh tests/run.sh build build-san
+
+check: test
+
+unit: all
+	$(Q)sh tests/run.sh --unit-only build
+
+# --- dev agent ---------------------------------------------------------------
+.PHONY: dev
+dev: deps-check
+	$(Q)$(MAKE) --no-print-directory all
+	exec $(B)/cairn agent -dev
+
+# --- install ---------------------------------------------------------------
+.PHONY: install
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/cairn.d
+	install -m 0755 $(PROGS) $(DESTDIR)$(BINDIR)/
+	for u in systemd/*.service systemd/*.target; do \
+	  sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' $$u \
+	    > $(DESTDIR)$(UNITDIR)/$$(basename $$u) && chmod 0644 $(DESTDIR)$(UNITDIR)/$$(basename $$u); \
+	done
+	test -e $(DESTDIR)$(SYSCONFDIR)/cairn.d/cairn.json || \
+	  install -m 0644 systemd/cairn.json.example $(DESTDIR)$(SYSCONFDIR)/cairn.d/cairn.json
+
+.PHONY: lint
+lint:
+	@! grep -rnE '\b(time|clock_gettime|rand|random)\(' raftd/raft/ 2>/dev/null || \
+	  (echo "raftd/raft must not call the clock or rand"; exit 1)
+
+.PHONY: clean
+clean:
+	rm -rf build build-san build-fuzz
+
+-include $(shell find $(B) -name '*.d' 2>/dev/null)

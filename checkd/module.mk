@@ -1,0 +1,1 @@
+checkd_SRCS := $(wildcard checkd/*.c)

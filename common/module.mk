@@ -1,0 +1,2 @@
+common_SRCS := $(wildcard common/*.c)
+common_OBJS := $(patsubst %.c,$(B)/%.o,$(common_SRCS))

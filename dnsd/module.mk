@@ -1,0 +1,1 @@
+dnsd_SRCS := $(wildcard dnsd/*.c)

@@ -1,0 +1,1 @@
+gossipd_SRCS := $(wildcard gossipd/*.c)

@@ -1,0 +1,1 @@
+httpd_SRCS := $(wildcard httpd/*.c)

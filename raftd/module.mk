@@ -1,0 +1,1 @@
+raftd_SRCS := $(wildcard raftd/*.c)

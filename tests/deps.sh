@@ -1,0 +1,45 @@
+#!/bin/sh
+# deps.sh check|install - the packages Cairn needs to build and test.
+# Debian/Ubuntu use apt-get; CentOS/RHEL/Fedora use dnf.
+set -e
+DEB_PKGS="build-essential pkg-config libev-dev libnanomsg-dev libyajl-dev liblmdb-dev \
+libssl-dev libsystemd-dev libcmocka-dev clang python3 curl dnsutils iproute2 procps systemd"
+RPM_PKGS="gcc make pkgconf-pkg-config libev-devel nanomsg-devel yajl-devel lmdb-devel \
+openssl-devel systemd-devel libcmocka-devel clang compiler-rt python3 curl bind-utils iproute procps-ng systemd"
+
+check() {
+	for p in yajl nanomsg lmdb libsystemd openssl cmocka; do
+		pkg-config --exists "$p" || { echo "missing: $p (pkg-config)"; return 1; }
+	done
+	[ -f /usr/include/ev.h ] || { echo "missing: libev"; return 1; }
+	for c in cc clang python3 curl dig systemd-analyze; do
+		command -v "$c" >/dev/null 2>&1 || { echo "missing: $c"; return 1; }
+	done
+	return 0
+}
+
+install() {
+	if check >/dev/null 2>&1; then
+		echo "deps: all present"
+		return 0
+	fi
+	SUDO=
+	[ "$(id -u)" = 0 ] || SUDO=sudo
+	if command -v apt-get >/dev/null 2>&1; then
+		$SUDO apt-get update -qq
+		DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $DEB_PKGS
+	elif command -v dnf >/dev/null 2>&1; then
+		$SUDO dnf install -y epel-release 2>/dev/null || true
+		$SUDO dnf install -y $RPM_PKGS
+	else
+		echo "deps: no apt-get or dnf; install by hand: $DEB_PKGS" >&2
+		return 1
+	fi
+	check
+}
+
+case "${1:-check}" in
+check) check ;;
+install) install ;;
+*) echo "usage: $0 check|install" >&2; exit 2 ;;
+esac

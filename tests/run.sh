@@ -1,0 +1,114 @@
+#!/bin/sh
+# run.sh [--unit-only] BUILDDIR... - run every test against each build dir:
+# cmocka unit binaries, libFuzzer corpus replay (build-fuzz), then the
+# integration tests.  Ends with the line "N passed, N failed".
+# Environment: TEST_FILTER=substring runs only matching test files.
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top" || exit 1
+unit_only=0
+if [ "$1" = "--unit-only" ]; then unit_only=1; shift; fi
+[ $# -gt 0 ] || set -- build
+passed=0
+failed=0
+failures=""
+log=$(mktemp -d /tmp/cairn-test.XXXXXX)
+
+note_fail() {
+	failed=$((failed + $1))
+	failures="$failures
+  $2"
+}
+
+run_unit() {
+	b=$1
+	for t in "$b"/tests/unit/test_*; do
+		[ -x "$t" ] || continue
+		case "$t" in *.o|*.d) continue ;; esac
+		[ -z "$TEST_FILTER" ] || case "$t" in *"$TEST_FILTER"*) ;; *) continue ;; esac
+		name="$b/${t##*/}"
+		out="$log/$(echo "$name" | tr / _).log"
+		timeout 600 "$t" >"$out" 2>&1
+		rc=$?
+		p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$out" | tail -n 1)
+		f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$out" | tail -n 1)
+		p=${p:-0}; f=${f:-0}
+		if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+		passed=$((passed + p))
+		if [ "$f" -gt 0 ]; then
+			note_fail "$f" "$name (see $out)"
+			echo "FAIL $name: $f failed"
+			sed -n '/FAILED\|ERROR\|Assert\|runtime error\|Sanitizer/p' "$out" | head -n 20
+		else
+			echo "ok   $name: $p passed"
+		fi
+	done
+}
+
+run_fuzz_corpus() {
+	for f in build-fuzz/tests/fuzz/fuzz_*; do
+		[ -x "$f" ] || continue
+		case "$f" in *.o|*.d) continue ;; esac
+		n=${f##*/fuzz_}
+		[ -z "$TEST_FILTER" ] || case "$f" in *"$TEST_FILTER"*) ;; *) continue ;; esac
+		c=tests/fuzz/corpus/$n
+		if [ ! -d "$c" ]; then
+			note_fail 1 "fuzz_$n: no corpus at $c"
+			echo "FAIL fuzz_$n: no corpus"
+			continue
+		fi
+		out="$log/fuzz_$n.log"
+		# replay the corpus, then a short bounded fuzz run from it
+		if timeout 300 "$f" -runs=0 "$c" >"$out" 2>&1 &&
+		   timeout 300 "$f" -max_total_time=${FUZZ_SMOKE_SECONDS:-10} -rss_limit_mb=2048 \
+			-timeout=5 -artifact_prefix="$log/" "$c" >>"$out" 2>&1; then
+			passed=$((passed + 1))
+			echo "ok   fuzz_$n: corpus of $(ls "$c" | wc -l) + ${FUZZ_SMOKE_SECONDS:-10}s"
+		else
+			note_fail 1 "fuzz_$n (see $out)"
+			echo "FAIL fuzz_$n"
+			grep -E 'ERROR|SUMMARY|crash-|timeout-' "$out" | head -n 10
+		fi
+	done
+}
+
+run_integration() {
+	b=$1
+	for t in tests/integration/test_*.py; do
+		[ -f "$t" ] || continue
+		[ -z "$TEST_FILTER" ] || case "$t" in *"$TEST_FILTER"*) ;; *) continue ;; esac
+		name="$b/${t##*/}"
+		out="$log/$(echo "$name" | tr / _).log"
+		CAIRN_BUILD="$top/$b" timeout 900 python3 "$t" >"$out" 2>&1
+		rc=$?
+		p=$(grep -c '^PASS ' "$out")
+		f=$(grep -c '^FAIL ' "$out")
+		if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+		passed=$((passed + p))
+		if [ "$f" -gt 0 ]; then
+			note_fail "$f" "$name (see $out)"
+			echo "FAIL $name: $p passed, $f failed"
+			grep -E '^(FAIL|  )' "$out" | head -n 30
+		else
+			echo "ok   $name: $p passed"
+		fi
+	done
+}
+
+for b in "$@"; do
+	echo "== unit tests ($b)"
+	run_unit "$b"
+done
+if [ $unit_only -eq 0 ]; then
+	echo "== fuzz corpora"
+	run_fuzz_corpus
+	for b in "$@"; do
+		echo "== integration tests ($b)"
+		run_integration "$b"
+	done
+fi
+if [ $failed -gt 0 ]; then
+	echo "failures:$failures"
+fi
+echo "logs in $log"
+echo "$passed passed, $failed failed"
+[ $failed -eq 0 ] && [ $passed -gt 0 ]
