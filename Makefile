@@ -131,6 +131,8 @@ lint:
 	@! grep -rnE '\b(time|clock_gettime|rand|random)\(' raftd/raft/ 2>/dev/null || \
 	  (echo "raftd/raft must not call the clock or rand"; exit 1)
 
+.SECONDARY:
+
 .PHONY: clean
 clean:
 	rm -rf build build-san build-fuzz

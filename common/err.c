@@ -31,10 +31,16 @@ errbuf_wrap(struct errbuf *eb, int rc, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(prefix, sizeof(prefix), fmt, ap);
 	va_end(ap);
-	if (old[0] == '\0')
-		snprintf(eb->msg, sizeof(eb->msg), "%s", prefix);
-	else
-		snprintf(eb->msg, sizeof(eb->msg), "%s: %s", prefix, old);
+	{
+		char joined[2 * ERRBUF_LEN + 2];
+
+		if (old[0] == '\0')
+			snprintf(joined, sizeof(joined), "%s", prefix);
+		else
+			snprintf(joined, sizeof(joined), "%s: %s", prefix, old);
+		memcpy(eb->msg, joined, sizeof(eb->msg) - 1);
+		eb->msg[sizeof(eb->msg) - 1] = '\0';
+	}
 	return rc;
 }
 

@@ -1,0 +1,890 @@
+/* ipc.c - nanomsg raw REQ/REP sockets on libev, framed by ipc_msg.h. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <nanomsg/nn.h>
+#include <nanomsg/reqrep.h>
+
+#include "buf.h"
+#include "ipc.h"
+#include "log.h"
+#include "xmalloc.h"
+
+#define IPC_DRAIN_MAX 256 /* messages handled per wake-up */
+#define IPC_BUCKETS 256
+
+struct handler {
+	uint16_t type;
+	ipc_handler_fn fn;
+	void *arg;
+};
+
+struct ipc_server {
+	struct ev_loop *loop;
+	int sock;
+	int rcvfd;
+	ev_io rcv_w;
+	char *path;
+	struct handler *handlers;
+	size_t nhandlers;
+	struct ipc_req *open; /* requests not answered yet */
+	struct ipc_server_stats st;
+};
+
+struct pending {
+	uint32_t reqid;
+	uint16_t type;
+	int status; /* result to report if it expires (-ETIMEDOUT/-EAGAIN) */
+	char *errmsg;
+	ev_tstamp deadline;
+	ipc_reply_fn cb;
+	void *arg;
+	struct pending *hnext;		  /* hash chain */
+	struct pending *dnext, *dprev;	  /* deadline order */
+};
+
+struct ipc_client {
+	struct ev_loop *loop;
+	int sock;
+	int rcvfd;
+	ev_io rcv_w;
+	ev_timer tmo_w;
+	char *path;
+	uint32_t next_id;
+	unsigned npending;
+	struct pending *buckets[IPC_BUCKETS];
+	struct pending *dhead, *dtail;
+	int in_cb;
+	int closing;
+};
+
+int
+ipc_socket_path(char *out, size_t outlen, const char *run_dir,
+    const char *daemon)
+{
+	int n = snprintf(out, outlen, "%s/%s.rpc", run_dir, daemon);
+
+	if (n < 0 || (size_t)n >= outlen)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+static int
+make_url(char *url, size_t len, const char *path, struct errbuf *eb)
+{
+	struct sockaddr_un sun;
+	int n;
+
+	if (strlen(path) >= sizeof(sun.sun_path))
+		return errbuf_set(eb, -ENAMETOOLONG,
+		    "%s: socket path longer than %zu bytes", path,
+		    sizeof(sun.sun_path) - 1);
+	n = snprintf(url, len, "ipc://%s", path);
+	if (n < 0 || (size_t)n >= len)
+		return errbuf_set(eb, -ENAMETOOLONG, "%s: path too long", path);
+	return 0;
+}
+
+static int
+nn_err(struct errbuf *eb, const char *what, const char *path)
+{
+	int e = nn_errno();
+
+	return errbuf_set(eb, -e, "%s %s: %s", what, path, nn_strerror(e));
+}
+
+static void
+set_sockopts(int s)
+{
+	int maxsz = (int)(IPC_MAX_BODY + IPC_HDR_LEN);
+	int bufsz = 1024 * 1024;
+
+	nn_setsockopt(s, NN_SOL_SOCKET, NN_RCVMAXSIZE, &maxsz, sizeof(maxsz));
+	nn_setsockopt(s, NN_SOL_SOCKET, NN_SNDBUF, &bufsz, sizeof(bufsz));
+	nn_setsockopt(s, NN_SOL_SOCKET, NN_RCVBUF, &bufsz, sizeof(bufsz));
+}
+
+/* encode header + body into b */
+static int
+frame(struct buf *b, const struct ipc_hdr *h0, const struct cdc_msg_desc *d,
+    const void *body)
+{
+	struct ipc_hdr h = *h0;
+	size_t blen;
+
+	buf_reset(b);
+	buf_reserve(b, IPC_HDR_LEN);
+	b->len = IPC_HDR_LEN;
+	if (d != NULL && body != NULL)
+		cdc_encode(b, d, body);
+	blen = b->len - IPC_HDR_LEN;
+	if (blen > IPC_MAX_BODY)
+		return -EMSGSIZE;
+	h.magic = IPC_MAGIC;
+	h.version = IPC_VERSION;
+	h.len = (uint32_t)blen;
+	ipc_hdr_encode(b->data, &h);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- server */
+
+static void req_free(struct ipc_req *req);
+
+static int
+socket_is_live(const char *path)
+{
+	struct sockaddr_un sun;
+	int fd, r;
+
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return 0;
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	r = connect(fd, (struct sockaddr *)&sun, sizeof(sun));
+	close(fd);
+	return r == 0;
+}
+
+static const struct handler *
+find_handler(const struct ipc_server *srv, uint16_t type)
+{
+	size_t i;
+
+	for (i = 0; i < srv->nhandlers; i++)
+		if (srv->handlers[i].type == type)
+			return &srv->handlers[i];
+	return NULL;
+}
+
+static int
+server_send(struct ipc_req *req, int status, const struct cdc_msg_desc *d,
+    const void *body)
+{
+	struct ipc_server *srv = req->srv;
+	struct nn_msghdr mh;
+	struct nn_iovec iov;
+	struct ipc_hdr h;
+	struct buf b = BUF_INIT;
+	void *control = req->control;
+	int r;
+
+	memset(&h, 0, sizeof(h));
+	h.flags = IPC_F_REPLY;
+	h.type = req->hdr.type;
+	h.status = (int16_t)status;
+	h.reqid = req->hdr.reqid;
+	if (frame(&b, &h, d, body) < 0) {
+		/* reply too large: tell the requester that instead */
+		struct ipc_error e = {(char *)"reply too large"};
+
+		h.status = -EMSGSIZE;
+		frame(&b, &h, &ipc_error_desc, &e);
+	}
+	iov.iov_base = b.data;
+	iov.iov_len = b.len;
+	memset(&mh, 0, sizeof(mh));
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = &control;
+	mh.msg_controllen = NN_MSG;
+	r = nn_sendmsg(srv->sock, &mh, NN_DONTWAIT);
+	buf_free(&b);
+	if (r < 0) {
+		r = -nn_errno();
+		log_debug("ipc: reply to request %u dropped: %s",
+		    req->hdr.reqid, nn_strerror(-r));
+		return r; /* control still ours; req_free releases it */
+	}
+	req->control = NULL; /* consumed by nanomsg */
+	srv->st.replies++;
+	return 0;
+}
+
+int
+ipc_reply(struct ipc_req *req, const void *body)
+{
+	int r = server_send(req, 0, req->ti->rep, body);
+
+	req_free(req);
+	return r;
+}
+
+int
+ipc_reply_error(struct ipc_req *req, int status, const char *fmt, ...)
+{
+	struct ipc_error e;
+	char msg[512];
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	e.message = msg;
+	if (status >= 0)
+		status = -EIO;
+	r = server_send(req, status, &ipc_error_desc, &e);
+	req_free(req);
+	return r;
+}
+
+static void
+req_free(struct ipc_req *req)
+{
+	struct ipc_server *srv = req->srv;
+
+	if (srv != NULL) {
+		if (req->prev)
+			req->prev->next = req->next;
+		else
+			srv->open = req->next;
+		if (req->next)
+			req->next->prev = req->prev;
+		srv->st.pending--;
+	}
+	if (req->control != NULL)
+		nn_freemsg(req->control);
+	if (req->ti != NULL && req->body != NULL)
+		cdc_free(req->ti->req, req->body);
+	free(req->body);
+	free(req);
+}
+
+static void
+server_handle(struct ipc_server *srv, void *msg, int len, void *control)
+{
+	const struct handler *h;
+	struct ipc_req *req;
+	struct errbuf eb;
+	int r;
+
+	req = xcalloc(1, sizeof(*req));
+	req->srv = srv;
+	req->control = control;
+	req->next = srv->open;
+	if (srv->open)
+		srv->open->prev = req;
+	srv->open = req;
+	srv->st.pending++;
+
+	r = ipc_hdr_decode(msg, (size_t)len, &req->hdr, &eb);
+	if (r < 0 || (req->hdr.flags & IPC_F_REPLY)) {
+		/* nothing trustworthy to answer to */
+		srv->st.bad++;
+		log_warnx("ipc %s: dropped malformed request: %s", srv->path,
+		    r < 0 ? eb.msg : "reply flag set on a request");
+		req_free(req);
+		return;
+	}
+	srv->st.requests++;
+	req->ti = ipc_type_lookup(req->hdr.type);
+	h = find_handler(srv, req->hdr.type);
+	if (req->ti == NULL || h == NULL) {
+		srv->st.bad++;
+		ipc_reply_error(req, -ENOTSUP,
+		    "unknown or unsupported message type 0x%04x",
+		    req->hdr.type);
+		return;
+	}
+	req->body = calloc(1, req->ti->req->size);
+	if (req->body == NULL) {
+		ipc_reply_error(req, -ENOMEM, "out of memory");
+		return;
+	}
+	r = cdc_decode(req->ti->req, (uint8_t *)msg + IPC_HDR_LEN,
+	    req->hdr.len, req->body, &eb);
+	if (r < 0) {
+		srv->st.bad++;
+		ipc_reply_error(req, -EBADMSG, "%s: %s", req->ti->name,
+		    eb.msg);
+		return;
+	}
+	h->fn(req, h->arg);
+}
+
+static void
+server_read_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct ipc_server *srv = w->data;
+	int i;
+
+	(void)loop;
+	(void)revents;
+	for (i = 0; i < IPC_DRAIN_MAX; i++) {
+		struct nn_msghdr mh;
+		struct nn_iovec iov;
+		void *msg = NULL, *control = NULL;
+		int n;
+
+		iov.iov_base = &msg;
+		iov.iov_len = NN_MSG;
+		memset(&mh, 0, sizeof(mh));
+		mh.msg_iov = &iov;
+		mh.msg_iovlen = 1;
+		mh.msg_control = &control;
+		mh.msg_controllen = NN_MSG;
+		n = nn_recvmsg(srv->sock, &mh, NN_DONTWAIT);
+		if (n < 0) {
+			if (nn_errno() != EAGAIN && nn_errno() != EINTR)
+				log_warnx("ipc %s: receive: %s", srv->path,
+				    nn_strerror(nn_errno()));
+			return;
+		}
+		server_handle(srv, msg, n, control);
+		nn_freemsg(msg);
+	}
+}
+
+int
+ipc_server_open(struct ev_loop *loop, const char *path,
+    struct ipc_server **out, struct errbuf *eb)
+{
+	struct ipc_server *srv;
+	char url[160];
+	size_t sz = sizeof(int);
+	int r;
+
+	*out = NULL;
+	if ((r = make_url(url, sizeof(url), path, eb)) < 0)
+		return r;
+	if (access(path, F_OK) == 0) {
+		if (socket_is_live(path))
+			return errbuf_set(eb, -EADDRINUSE,
+			    "%s: another process is already serving there",
+			    path);
+		unlink(path);
+	}
+	srv = xcalloc(1, sizeof(*srv));
+	srv->loop = loop;
+	srv->path = xstrdup(path);
+	srv->sock = nn_socket(AF_SP_RAW, NN_REP);
+	if (srv->sock < 0) {
+		r = nn_err(eb, "socket for", path);
+		free(srv->path);
+		free(srv);
+		return r;
+	}
+	set_sockopts(srv->sock);
+	if (nn_bind(srv->sock, url) < 0) {
+		r = nn_err(eb, "bind", path);
+		goto fail;
+	}
+	if (nn_getsockopt(srv->sock, NN_SOL_SOCKET, NN_RCVFD, &srv->rcvfd,
+		&sz) < 0) {
+		r = nn_err(eb, "NN_RCVFD of", path);
+		goto fail;
+	}
+	ev_io_init(&srv->rcv_w, server_read_cb, srv->rcvfd, EV_READ);
+	srv->rcv_w.data = srv;
+	ev_io_start(loop, &srv->rcv_w);
+	*out = srv;
+	return 0;
+fail:
+	nn_close(srv->sock);
+	free(srv->path);
+	free(srv);
+	return r;
+}
+
+void
+ipc_server_on(struct ipc_server *srv, uint16_t type, ipc_handler_fn fn,
+    void *arg)
+{
+	size_t i;
+
+	for (i = 0; i < srv->nhandlers; i++) {
+		if (srv->handlers[i].type == type) {
+			srv->handlers[i].fn = fn;
+			srv->handlers[i].arg = arg;
+			return;
+		}
+	}
+	srv->handlers = xreallocarray(srv->handlers, srv->nhandlers + 1,
+	    sizeof(*srv->handlers));
+	srv->handlers[srv->nhandlers].type = type;
+	srv->handlers[srv->nhandlers].fn = fn;
+	srv->handlers[srv->nhandlers].arg = arg;
+	srv->nhandlers++;
+}
+
+void
+ipc_server_stats(const struct ipc_server *srv, struct ipc_server_stats *st)
+{
+	*st = srv->st;
+}
+
+void
+ipc_server_close(struct ipc_server *srv)
+{
+	if (srv == NULL)
+		return;
+	ev_io_stop(srv->loop, &srv->rcv_w);
+	while (srv->open != NULL)
+		req_free(srv->open);
+	nn_close(srv->sock);
+	unlink(srv->path);
+	free(srv->handlers);
+	free(srv->path);
+	free(srv);
+}
+
+/* ---------------------------------------------------------------- client */
+
+static int
+client_send(int sock, uint32_t reqid, uint16_t type,
+    const struct cdc_msg_desc *d, const void *body, int flags)
+{
+	unsigned char ctrl[NN_CMSG_SPACE(sizeof(size_t) + 4)];
+	struct nn_cmsghdr *cm = (struct nn_cmsghdr *)(void *)ctrl;
+	unsigned char *cd;
+	size_t four = 4;
+	struct nn_msghdr mh;
+	struct nn_iovec iov;
+	struct ipc_hdr h;
+	struct buf b = BUF_INIT;
+	int r;
+
+	memset(&h, 0, sizeof(h));
+	h.type = type;
+	h.reqid = reqid;
+	if ((r = frame(&b, &h, d, body)) < 0) {
+		buf_free(&b);
+		return r;
+	}
+	/* raw REQ: we supply the request id nanomsg routes replies by */
+	memset(ctrl, 0, sizeof(ctrl));
+	cm->cmsg_len = NN_CMSG_LEN(sizeof(size_t) + 4);
+	cm->cmsg_level = PROTO_SP;
+	cm->cmsg_type = SP_HDR;
+	cd = NN_CMSG_DATA(cm);
+	memcpy(cd, &four, sizeof(four));
+	be32_set(cd + sizeof(four), reqid | 0x80000000u);
+	iov.iov_base = b.data;
+	iov.iov_len = b.len;
+	memset(&mh, 0, sizeof(mh));
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = ctrl;
+	mh.msg_controllen = sizeof(ctrl);
+	r = nn_sendmsg(sock, &mh, flags);
+	buf_free(&b);
+	return r < 0 ? -nn_errno() : 0;
+}
+
+static void
+client_arm(struct ipc_client *c)
+{
+	ev_tstamp after;
+
+	ev_timer_stop(c->loop, &c->tmo_w);
+	if (c->dhead == NULL)
+		return;
+	after = c->dhead->deadline - ev_now(c->loop);
+	ev_timer_set(&c->tmo_w, after > 0 ? after : 0, 0);
+	ev_timer_start(c->loop, &c->tmo_w);
+}
+
+static void
+unlink_pending(struct ipc_client *c, struct pending *p)
+{
+	struct pending **pp = &c->buckets[p->reqid % IPC_BUCKETS];
+
+	while (*pp != NULL && *pp != p)
+		pp = &(*pp)->hnext;
+	if (*pp == p)
+		*pp = p->hnext;
+	if (p->dprev)
+		p->dprev->dnext = p->dnext;
+	else
+		c->dhead = p->dnext;
+	if (p->dnext)
+		p->dnext->dprev = p->dprev;
+	else
+		c->dtail = p->dprev;
+	c->npending--;
+}
+
+static void
+insert_pending(struct ipc_client *c, struct pending *p)
+{
+	struct pending *q = c->dtail;
+
+	p->hnext = c->buckets[p->reqid % IPC_BUCKETS];
+	c->buckets[p->reqid % IPC_BUCKETS] = p;
+	/* deadline order; usually appended at the tail */
+	while (q != NULL && q->deadline > p->deadline)
+		q = q->dprev;
+	p->dprev = q;
+	p->dnext = q ? q->dnext : c->dhead;
+	if (p->dnext)
+		p->dnext->dprev = p;
+	else
+		c->dtail = p;
+	if (q)
+		q->dnext = p;
+	else
+		c->dhead = p;
+	c->npending++;
+}
+
+static void client_free(struct ipc_client *c);
+
+static void
+complete(struct ipc_client *c, struct pending *p, int status, void *body,
+    const char *errmsg)
+{
+	c->in_cb++;
+	p->cb(status, body, errmsg, p->arg);
+	c->in_cb--;
+	free(p->errmsg);
+	free(p);
+}
+
+static void
+client_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct ipc_client *c = w->data;
+	ev_tstamp now = ev_now(loop);
+
+	(void)revents;
+	while (c->dhead != NULL && c->dhead->deadline <= now && !c->closing) {
+		struct pending *p = c->dhead;
+		char msg[256];
+
+		unlink_pending(c, p);
+		if (p->errmsg == NULL) {
+			snprintf(msg, sizeof(msg), "no reply from %s in time",
+			    c->path);
+			complete(c, p, p->status, NULL, msg);
+		} else {
+			complete(c, p, p->status, NULL, p->errmsg);
+		}
+	}
+	if (c->closing && c->in_cb == 0) {
+		client_free(c);
+		return;
+	}
+	client_arm(c);
+}
+
+static void
+client_handle(struct ipc_client *c, const uint8_t *msg, size_t len)
+{
+	const struct ipc_type_info *ti;
+	struct pending *p;
+	struct ipc_hdr h;
+	struct errbuf eb;
+	void *body;
+	int r;
+
+	if (ipc_hdr_decode(msg, len, &h, &eb) < 0 ||
+	    !(h.flags & IPC_F_REPLY)) {
+		log_warnx("ipc %s: dropped malformed reply", c->path);
+		return;
+	}
+	for (p = c->buckets[h.reqid % IPC_BUCKETS]; p != NULL; p = p->hnext)
+		if (p->reqid == h.reqid)
+			break;
+	if (p == NULL || p->type != h.type)
+		return; /* late reply to a call that already timed out */
+	unlink_pending(c, p);
+	ti = ipc_type_lookup(h.type);
+	if (h.status == 0) {
+		body = calloc(1, ti->rep->size);
+		if (body == NULL) {
+			complete(c, p, -ENOMEM, NULL, "out of memory");
+			return;
+		}
+		r = cdc_decode(ti->rep, msg + IPC_HDR_LEN, h.len, body, &eb);
+		if (r < 0) {
+			free(body);
+			complete(c, p, -EBADMSG, NULL, eb.msg);
+			return;
+		}
+		complete(c, p, 0, body, NULL);
+		cdc_free(ti->rep, body);
+		free(body);
+	} else {
+		struct ipc_error e = {NULL};
+
+		if (cdc_decode(&ipc_error_desc, msg + IPC_HDR_LEN, h.len, &e,
+			&eb) < 0)
+			e.message = NULL;
+		complete(c, p, h.status, NULL,
+		    e.message ? e.message : strerror(-h.status));
+		cdc_free(&ipc_error_desc, &e);
+	}
+}
+
+static void
+client_read_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct ipc_client *c = w->data;
+	int i;
+
+	(void)revents;
+	for (i = 0; i < IPC_DRAIN_MAX && !c->closing; i++) {
+		struct nn_msghdr mh;
+		struct nn_iovec iov;
+		void *msg = NULL, *control = NULL;
+		int n;
+
+		iov.iov_base = &msg;
+		iov.iov_len = NN_MSG;
+		memset(&mh, 0, sizeof(mh));
+		mh.msg_iov = &iov;
+		mh.msg_iovlen = 1;
+		mh.msg_control = &control;
+		mh.msg_controllen = NN_MSG;
+		n = nn_recvmsg(c->sock, &mh, NN_DONTWAIT);
+		if (n < 0)
+			break;
+		if (control != NULL)
+			nn_freemsg(control);
+		client_handle(c, msg, (size_t)n);
+		nn_freemsg(msg);
+	}
+	if (c->closing && c->in_cb == 0) {
+		client_free(c);
+		return;
+	}
+	if (!c->closing)
+		client_arm(c);
+	(void)loop;
+}
+
+int
+ipc_client_open(struct ev_loop *loop, const char *path,
+    struct ipc_client **out, struct errbuf *eb)
+{
+	struct ipc_client *c;
+	char url[160];
+	size_t sz = sizeof(int);
+	int r;
+
+	*out = NULL;
+	if ((r = make_url(url, sizeof(url), path, eb)) < 0)
+		return r;
+	c = xcalloc(1, sizeof(*c));
+	c->loop = loop;
+	c->path = xstrdup(path);
+	c->next_id = (uint32_t)((getpid() * 7919u) ^ (uint32_t)time(NULL)) &
+		     0x7fffffffu;
+	c->sock = nn_socket(AF_SP_RAW, NN_REQ);
+	if (c->sock < 0) {
+		r = nn_err(eb, "socket for", path);
+		goto fail0;
+	}
+	set_sockopts(c->sock);
+	if (nn_connect(c->sock, url) < 0) {
+		r = nn_err(eb, "connect", path);
+		goto fail;
+	}
+	if (nn_getsockopt(c->sock, NN_SOL_SOCKET, NN_RCVFD, &c->rcvfd, &sz) <
+	    0) {
+		r = nn_err(eb, "NN_RCVFD of", path);
+		goto fail;
+	}
+	ev_io_init(&c->rcv_w, client_read_cb, c->rcvfd, EV_READ);
+	c->rcv_w.data = c;
+	ev_io_start(loop, &c->rcv_w);
+	ev_init(&c->tmo_w, client_timeout_cb);
+	c->tmo_w.data = c;
+	*out = c;
+	return 0;
+fail:
+	nn_close(c->sock);
+fail0:
+	free(c->path);
+	free(c);
+	return r;
+}
+
+int
+ipc_call(struct ipc_client *c, uint16_t type, const void *body,
+    unsigned timeout_ms, ipc_reply_fn cb, void *arg)
+{
+	const struct ipc_type_info *ti = ipc_type_lookup(type);
+	struct pending *p;
+	int r;
+
+	if (ti == NULL || c->closing)
+		return -EINVAL;
+	p = xcalloc(1, sizeof(*p));
+	do {
+		c->next_id = (c->next_id + 1) & 0x7fffffffu;
+	} while (c->next_id == 0);
+	p->reqid = c->next_id;
+	p->type = type;
+	p->cb = cb;
+	p->arg = arg;
+	p->status = -ETIMEDOUT;
+	p->deadline = ev_now(c->loop) + timeout_ms / 1000.0;
+	r = client_send(c->sock, p->reqid, type, ti->req, body, NN_DONTWAIT);
+	if (r < 0) {
+		/* report from the loop, not from here */
+		p->status = r == -EAGAIN ? -EAGAIN : r;
+		p->errmsg = xasprintf("send to %s: %s", c->path,
+		    r == -EAGAIN ? "not connected (daemon down?)"
+				 : strerror(-r));
+		p->deadline = ev_now(c->loop);
+	}
+	insert_pending(c, p);
+	if (c->in_cb == 0 || c->dhead == p)
+		client_arm(c);
+	return 0;
+}
+
+unsigned
+ipc_client_pending(const struct ipc_client *c)
+{
+	return c->npending;
+}
+
+static void
+client_free(struct ipc_client *c)
+{
+	ev_io_stop(c->loop, &c->rcv_w);
+	ev_timer_stop(c->loop, &c->tmo_w);
+	nn_close(c->sock);
+	free(c->path);
+	free(c);
+}
+
+void
+ipc_client_close(struct ipc_client *c)
+{
+	if (c == NULL || c->closing)
+		return;
+	c->closing = 1;
+	while (c->dhead != NULL) {
+		struct pending *p = c->dhead;
+
+		unlink_pending(c, p);
+		complete(c, p, -ECANCELED, NULL, "client closed");
+	}
+	if (c->in_cb == 0)
+		client_free(c);
+	/* else freed when the callback that closed it returns */
+}
+
+/* ------------------------------------------------------------ sync call */
+
+static int
+ms_left(const struct timespec *end)
+{
+	struct timespec now;
+	long ms;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (end->tv_sec - now.tv_sec) * 1000 +
+	     (end->tv_nsec - now.tv_nsec) / 1000000;
+	return ms > 0 ? (int)ms : 0;
+}
+
+int
+ipc_call_sync(const char *path, uint16_t type, const void *body, void *rep,
+    unsigned timeout_ms, struct errbuf *eb)
+{
+	const struct ipc_type_info *ti = ipc_type_lookup(type);
+	static uint32_t seq;
+	struct timespec end;
+	char url[160];
+	uint32_t reqid;
+	int s, r, ms;
+
+	if (ti == NULL)
+		return errbuf_set(eb, -EINVAL, "unknown message type 0x%04x",
+		    type);
+	if ((r = make_url(url, sizeof(url), path, eb)) < 0)
+		return r;
+	clock_gettime(CLOCK_MONOTONIC, &end);
+	end.tv_sec += timeout_ms / 1000;
+	end.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+	if (end.tv_nsec >= 1000000000) {
+		end.tv_sec++;
+		end.tv_nsec -= 1000000000;
+	}
+	s = nn_socket(AF_SP_RAW, NN_REQ);
+	if (s < 0)
+		return nn_err(eb, "socket for", path);
+	set_sockopts(s);
+	if (nn_connect(s, url) < 0) {
+		r = nn_err(eb, "connect", path);
+		goto out;
+	}
+	reqid = ((uint32_t)getpid() * 2654435761u + ++seq) & 0x7fffffffu;
+	if (reqid == 0)
+		reqid = 1;
+	ms = ms_left(&end);
+	nn_setsockopt(s, NN_SOL_SOCKET, NN_SNDTIMEO, &ms, sizeof(ms));
+	r = client_send(s, reqid, type, ti->req, body, 0);
+	if (r < 0) {
+		if (r == -ETIMEDOUT || r == -EAGAIN)
+			r = errbuf_set(eb, -ETIMEDOUT,
+			    "%s: not reachable within %u ms (daemon down?)",
+			    path, timeout_ms);
+		else
+			r = errbuf_set(eb, r, "send to %s: %s", path,
+			    nn_strerror(-r));
+		goto out;
+	}
+	for (;;) {
+		void *msg = NULL;
+		struct ipc_hdr h;
+		int n;
+
+		ms = ms_left(&end);
+		if (ms <= 0)
+			ms = 1;
+		nn_setsockopt(s, NN_SOL_SOCKET, NN_RCVTIMEO, &ms, sizeof(ms));
+		n = nn_recv(s, &msg, NN_MSG, 0);
+		if (n < 0) {
+			int e = nn_errno();
+
+			if (e == EINTR)
+				continue;
+			if (e == ETIMEDOUT || e == EAGAIN)
+				r = errbuf_set(eb, -ETIMEDOUT,
+				    "%s: no reply within %u ms (daemon down?)",
+				    path, timeout_ms);
+			else
+				r = errbuf_set(eb, -e, "receive from %s: %s",
+				    path, nn_strerror(e));
+			goto out;
+		}
+		r = ipc_hdr_decode(msg, (size_t)n, &h, eb);
+		if (r == 0 && (h.reqid != reqid || !(h.flags & IPC_F_REPLY) ||
+				  h.type != type)) {
+			nn_freemsg(msg);
+			continue; /* not ours */
+		}
+		if (r == 0 && h.status == 0) {
+			r = cdc_decode(ti->rep, (uint8_t *)msg + IPC_HDR_LEN,
+			    h.len, rep, eb);
+		} else if (r == 0) {
+			struct ipc_error e = {NULL};
+
+			cdc_decode(&ipc_error_desc,
+			    (uint8_t *)msg + IPC_HDR_LEN, h.len, &e, NULL);
+			r = errbuf_set(eb, h.status, "%s: %s", path,
+			    e.message ? e.message : strerror(-h.status));
+			cdc_free(&ipc_error_desc, &e);
+		}
+		nn_freemsg(msg);
+		goto out;
+	}
+out:
+	nn_close(s);
+	return r;
+}

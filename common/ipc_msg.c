@@ -1,0 +1,74 @@
+/* ipc_msg.c - IPC header codec and the descriptors of every message body. */
+#include <errno.h>
+#include <stddef.h>
+
+#include "buf.h"
+#include "ipc_msg.h"
+
+const struct cdc_msg_desc ipc_empty_desc = {"ipc_empty",
+					    sizeof(struct ipc_empty), NULL, 0};
+CDC_DESC(ipc_error, IPC_ERROR)
+CDC_DESC(ipc_kv, IPC_KV)
+CDC_DESC(ipc_counter, IPC_COUNTER)
+CDC_DESC(ipc_status, IPC_STATUS)
+CDC_DESC(ipc_reload_reply, IPC_RELOAD_REPLY)
+
+static const struct ipc_type_info ipc_types[] = {
+#define IPC_X_INFO(name, num, req, rep, doc)                                   \
+	{num, #name, &req##_desc, &rep##_desc, doc},
+    IPC_TYPES(IPC_X_INFO)
+#undef IPC_X_INFO
+};
+
+const struct ipc_type_info *
+ipc_type_lookup(uint16_t type)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(ipc_types) / sizeof(ipc_types[0]); i++)
+		if (ipc_types[i].type == type)
+			return &ipc_types[i];
+	return NULL;
+}
+
+void
+ipc_hdr_encode(uint8_t *out, const struct ipc_hdr *h)
+{
+	be16_set(out, h->magic);
+	out[2] = h->version;
+	out[3] = h->flags;
+	be16_set(out + 4, h->type);
+	be16_set(out + 6, (uint16_t)h->status);
+	be32_set(out + 8, h->reqid);
+	be32_set(out + 12, h->len);
+}
+
+int
+ipc_hdr_decode(const uint8_t *p, size_t n, struct ipc_hdr *h,
+    struct errbuf *eb)
+{
+	if (n < IPC_HDR_LEN)
+		return errbuf_set(eb, -EBADMSG,
+		    "ipc: message of %zu bytes is shorter than the header", n);
+	h->magic = be16_get(p);
+	h->version = p[2];
+	h->flags = p[3];
+	h->type = be16_get(p + 4);
+	h->status = (int16_t)be16_get(p + 6);
+	h->reqid = be32_get(p + 8);
+	h->len = be32_get(p + 12);
+	if (h->magic != IPC_MAGIC)
+		return errbuf_set(eb, -EBADMSG, "ipc: bad magic 0x%04x",
+		    h->magic);
+	if (h->version == 0)
+		return errbuf_set(eb, -EBADMSG, "ipc: bad version 0");
+	if (h->len > IPC_MAX_BODY)
+		return errbuf_set(eb, -EMSGSIZE,
+		    "ipc: body of %u bytes exceeds the %u byte limit", h->len,
+		    IPC_MAX_BODY);
+	if ((size_t)h->len != n - IPC_HDR_LEN)
+		return errbuf_set(eb, -EBADMSG,
+		    "ipc: header says %u body bytes, message has %zu", h->len,
+		    n - IPC_HDR_LEN);
+	return 0;
+}

@@ -1,0 +1,127 @@
+/* ipc_msg.h - THE catalogue of messages between Cairn's local daemons.
+ *
+ * Every message on an ipc:// socket is a 16-byte header followed by a body
+ * in the common codec (codec.h):
+ *
+ *   0  u16 magic 0x434e ("CN")     8  u32 reqid (chosen by the requester,
+ *   2  u8  version (IPC_VERSION)          echoed in the reply)
+ *   3  u8  flags (IPC_F_REPLY)     12 u32 body length (must equal the rest)
+ *   4  u16 type (enum ipc_type)
+ *   6  i16 status (replies: 0 ok, else a negative errno; see below)
+ *
+ * A request's body is the type's request struct, a successful reply's body
+ * the type's reply struct, and a failed reply's body a struct ipc_error.
+ * Statuses: -EAGAIN (retry: not ready, not connected, leader unknown),
+ * -ENOTSUP (unknown type), -EBADMSG (body did not decode), -ETIMEDOUT
+ * (client side: no reply in time), -ECANCELED (client closed), others as
+ * the handler says.  Bodies are tagged, so an older and a newer daemon can
+ * talk: unknown fields are skipped and missing ones default.
+ *
+ * Numbers are explicit and never reused.  Ranges: 0x00xx every daemon;
+ * 0x01xx raftd; 0x02xx gossipd; 0x03xx checkd; 0x04xx httpd; 0x05xx dnsd;
+ * 0x06xx agent/ctl.
+ */
+#ifndef CAIRN_IPC_MSG_H
+#define CAIRN_IPC_MSG_H
+
+#include <stdint.h>
+#include <stdbool.h>
+
+#include "codec.h"
+
+#define IPC_MAGIC 0x434eu
+#define IPC_VERSION 1
+#define IPC_HDR_LEN 16
+#define IPC_MAX_BODY (16u * 1024 * 1024)
+#define IPC_F_REPLY 0x01
+
+struct ipc_hdr {
+	uint16_t magic;
+	uint8_t version;
+	uint8_t flags;
+	uint16_t type;
+	int16_t status;
+	uint32_t reqid;
+	uint32_t len;
+};
+
+/* ipc_hdr_encode - write h into out[0..IPC_HDR_LEN). */
+void ipc_hdr_encode(uint8_t *out, const struct ipc_hdr *h);
+/* ipc_hdr_decode - parse a whole message p[0..n): the header, and check
+ * that the body length matches n and is within IPC_MAX_BODY.  Returns 0 or
+ * -EBADMSG / -EMSGSIZE with a reason in eb. */
+int ipc_hdr_decode(const uint8_t *p, size_t n, struct ipc_hdr *h,
+    struct errbuf *eb);
+
+/* --- message bodies ------------------------------------------------------ */
+
+/* no fields */
+struct ipc_empty {
+	uint8_t unused;
+};
+extern const struct cdc_msg_desc ipc_empty_desc;
+
+#define IPC_ERROR(F, S) F(S, 1, STR, char *, message, NULL)
+CDC_STRUCT(ipc_error, IPC_ERROR)
+extern const struct cdc_msg_desc ipc_error_desc;
+
+#define IPC_KV(F, S)                                                           \
+	F(S, 1, STR, char *, key, NULL)                                        \
+	F(S, 2, STR, char *, value, NULL)
+CDC_STRUCT(ipc_kv, IPC_KV)
+extern const struct cdc_msg_desc ipc_kv_desc;
+
+#define IPC_COUNTER(F, S)                                                      \
+	F(S, 1, STR, char *, name, NULL)                                       \
+	F(S, 2, U64, uint64_t, value, NULL)
+CDC_STRUCT(ipc_counter, IPC_COUNTER)
+extern const struct cdc_msg_desc ipc_counter_desc;
+
+/* IPC_STATUS reply: any daemon's status.  `info` carries the lines that
+ * `cairn info` shows for this daemon's section(s), as "section.key". */
+#define IPC_STATUS(F, S)                                                       \
+	F(S, 1, STR, char *, daemon, NULL)                                     \
+	F(S, 2, STR, char *, version, NULL)                                    \
+	F(S, 3, STR, char *, revision, NULL)                                   \
+	F(S, 4, U64, uint64_t, pid, NULL)                                      \
+	F(S, 5, U64, uint64_t, uptime_ms, NULL)                                \
+	F(S, 6, U64, uint64_t, started_unix_ms, NULL)                          \
+	F(S, 7, MSGLIST, struct cdc_list, counters, &ipc_counter_desc)         \
+	F(S, 8, MSGLIST, struct cdc_list, info, &ipc_kv_desc)                  \
+	F(S, 9, STR, char *, log_level, NULL)                                  \
+	F(S, 10, U64, uint64_t, reloads, NULL)
+CDC_STRUCT(ipc_status, IPC_STATUS)
+extern const struct cdc_msg_desc ipc_status_desc;
+
+/* IPC_RELOAD reply */
+#define IPC_RELOAD_REPLY(F, S) F(S, 1, BOOL, bool, changed, NULL)
+CDC_STRUCT(ipc_reload_reply, IPC_RELOAD_REPLY)
+extern const struct cdc_msg_desc ipc_reload_reply_desc;
+
+/* --- the type table -------------------------------------------------------
+ * X(enum name, number, request struct, reply struct, summary)            */
+#define IPC_TYPES(X)                                                           \
+	X(IPC_PING, 0x0001, ipc_empty, ipc_empty, "liveness check")            \
+	X(IPC_STATUS, 0x0002, ipc_empty, ipc_status,                           \
+	    "uptime, version, counters")                                       \
+	X(IPC_RELOAD, 0x0003, ipc_empty, ipc_reload_reply,                     \
+	    "re-read configuration, as SIGHUP")
+
+enum ipc_type {
+#define IPC_X_ENUM(name, num, req, rep, doc) name = num,
+	IPC_TYPES(IPC_X_ENUM)
+#undef IPC_X_ENUM
+};
+
+struct ipc_type_info {
+	uint16_t type;
+	const char *name;
+	const struct cdc_msg_desc *req;
+	const struct cdc_msg_desc *rep;
+	const char *doc;
+};
+
+/* ipc_type_lookup - the catalogue entry for a type number, or NULL. */
+const struct ipc_type_info *ipc_type_lookup(uint16_t type);
+
+#endif

@@ -1,0 +1,71 @@
+/* cairn.c - the `cairn` command: Consul's CLI surface, dispatching on the
+ * first argument. */
+#include <stdio.h>
+#include <string.h>
+
+#include "ctl.h"
+#include "log.h"
+#include "version.h"
+
+static const struct ctl_cmd cmds[] = {
+    {"agent", cmd_agent, "Runs a Cairn agent", 0},
+    {"daemon-status", cmd_daemon_status,
+     "Shows the status of this node's daemons over IPC", 0},
+    {"version", cmd_version, "Prints the Cairn version", 0},
+};
+
+static void
+usage(FILE *f)
+{
+	size_t i;
+
+	fprintf(f, "Usage: cairn [--version] [--help] <command> [<args>]\n\n"
+		   "Available commands are:\n");
+	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		if (!cmds[i].hidden)
+			fprintf(f, "    %-15s%s\n", cmds[i].name,
+			    cmds[i].synopsis);
+}
+
+int
+cmd_version(int argc, char **argv)
+{
+	(void)argv;
+	if (argc > 1) {
+		fprintf(stderr, "This command takes no arguments\n");
+		return 1;
+	}
+	printf("Cairn v%s\nRevision %s\n"
+	       "Protocol %d spoken by default, understands %d to %d\n",
+	    CAIRN_VERSION, CAIRN_REVISION, CAIRN_PROTOCOL, CAIRN_PROTOCOL_MIN,
+	    CAIRN_PROTOCOL_MAX);
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *cmd;
+	size_t i;
+
+	log_init("cairn", LOG_LVL_INFO);
+	if (argc < 2) {
+		usage(stderr);
+		return 1;
+	}
+	cmd = argv[1];
+	if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 ||
+	    strcmp(cmd, "-help") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	if (strcmp(cmd, "-v") == 0 || strcmp(cmd, "--version") == 0 ||
+	    strcmp(cmd, "-version") == 0)
+		return cmd_version(1, argv + 1);
+	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		if (strcmp(cmds[i].name, cmd) == 0)
+			return cmds[i].run(argc - 1, argv + 1);
+	fprintf(stderr, "cairn: unknown command \"%s\"\n\n", cmd);
+	usage(stderr);
+	return 1;
+}

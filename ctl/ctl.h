@@ -1,0 +1,16 @@
+/* ctl.h - the cairn CLI: one function per command. */
+#ifndef CAIRN_CTL_H
+#define CAIRN_CTL_H
+
+struct ctl_cmd {
+	const char *name;
+	int (*run)(int argc, char **argv); /* argv[0] is the command name */
+	const char *synopsis;
+	int hidden;
+};
+
+int cmd_agent(int argc, char **argv);
+int cmd_version(int argc, char **argv);
+int cmd_daemon_status(int argc, char **argv);
+
+#endif
