@@ -28,14 +28,15 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lev -lm
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wpointer-arith -Wformat=2 -Wno-format-nonliteral
 CFLAGS   ?= $(OPT) -g
-ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) -fstack-protector-strong -MMD -MP \
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) -fstack-protector-strong -MMD -MP \
             -Icommon $(PKG_CFLAGS) $(SANFLAGS) $(CFLAGS) \
             -DCAIRN_VERSION='"$(VERSION)"' -DCAIRN_REVISION='"$(REVISION)"'
-ALL_LDFLAGS := $(SANFLAGS) $(LDFLAGS)
+ALL_LDFLAGS = $(SANFLAGS) $(LDFLAGS)
 
 PREFIX   ?= /usr/local
 BINDIR   ?= $(PREFIX)/bin
 UNITDIR  ?= $(if $(filter /usr,$(PREFIX)),/lib/systemd/system,$(PREFIX)/lib/systemd/system)
+SYSUSERSDIR ?= $(if $(filter /usr,$(PREFIX)),/usr/lib/sysusers.d,$(PREFIX)/lib/sysusers.d)
 SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(if $(filter /usr/local,$(PREFIX)),/etc,$(PREFIX)/etc))
 
 ifeq ($(V),1)
@@ -125,6 +126,11 @@ install: all
 	done
 	test -e $(DESTDIR)$(SYSCONFDIR)/cairn.d/cairn.json || \
 	  install -m 0644 systemd/cairn.json.example $(DESTDIR)$(SYSCONFDIR)/cairn.d/cairn.json
+	install -d $(DESTDIR)$(SYSUSERSDIR)
+	install -m 0644 systemd/cairn.sysusers $(DESTDIR)$(SYSUSERSDIR)/cairn.conf
+	if [ -z "$(DESTDIR)" ] && command -v systemd-sysusers >/dev/null; then \
+	  systemd-sysusers $(SYSUSERSDIR)/cairn.conf; fi
+	if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
 
 .PHONY: lint
 lint:

@@ -52,7 +52,9 @@ struct cairn_conf {
 	bool bootstrap;
 	int64_t bootstrap_expect; /* 0 = off */
 	char *data_dir;		/* required unless dev */
-	char *run_dir;		/* IPC sockets; default <data_dir>/run (Cairn) */
+	char *run_dir;		/* IPC sockets; default <data_dir>/run (Cairn);
+				 * with -dev and no data_dir
+				 * /tmp/cairn-dev-<uid>/run */
 
 	/* addresses and ports */
 	char *bind_addr;	/* "0.0.0.0" */
@@ -142,9 +144,10 @@ struct cairn_conf {
 	char *log_level;	/* "INFO"; trace|debug|info|warn|err(or) */
 	char *pid_file;
 
-	/* where each option's current value came from: index by option
-	 * number (see cfg_option_name); "default", a file path, or
-	 * "command line".  Owned by the conf.  Internal to cfg.c. */
+	/* where each option's current value came from, indexed by cfg.c's
+	 * option table: NULL for the default, else the error prefix
+	 * "<file>: <key>" or "command line: -<flag>".  Owned by the conf.
+	 * Internal to cfg.c. */
 	char **origin;
 	/* the command-line arguments the config was loaded from (copied),
 	 * so reload can re-read the same files. */
@@ -161,6 +164,12 @@ struct cairn_conf {
  * *c is left zeroed.  Non-flag arguments are an error. */
 int cfg_load(int argc, char *const argv[], struct cairn_conf *c,
     struct errbuf *eb);
+
+/* cfg_load_buffer - defaults, then p[0..n) as one JSON config file called
+ * name (used in errors), then validation; no flags, so c->argv is NULL.
+ * Returns and fills *c / eb as cfg_load does.  For tests and fuzzing. */
+int cfg_load_buffer(const char *name, const char *p, size_t n,
+    struct cairn_conf *c, struct errbuf *eb);
 
 /* cfg_free - release everything c owns and zero it; NULL is a no-op. */
 void cfg_free(struct cairn_conf *c);

@@ -293,7 +293,7 @@ daemon_main(const struct daemon_ops *ops, void *priv, int argc, char **argv)
 	}
 	apply_log_level(&d->conf);
 
-	if (d->conf.data_dir != NULL &&
+	if (d->conf.data_dir != NULL && d->conf.data_dir[0] != '\0' &&
 	    (r = mkdir_p(d->conf.data_dir, 0700)) < 0) {
 		log_errorx("data_dir %s: %s", d->conf.data_dir, strerror(-r));
 		goto out_conf;

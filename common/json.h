@@ -12,11 +12,13 @@
 #include "err.h"
 
 #define JSON_MAX_INPUT (16u * 1024 * 1024)
+#define JSON_MAX_DEPTH 100 /* nested arrays/objects; yajl_gen allows < 128 */
 
 /* json_parse - parse p[0..n) (need not be NUL-terminated; copied) into a
  * tree; free with yajl_tree_free.  Returns NULL and fills eb with
- * "parse error: <yajl's reason>" on failure, or on input over
- * JSON_MAX_INPUT bytes. */
+ * "parse error: line L, column C: <yajl's reason>" on failure, or on input
+ * over JSON_MAX_INPUT bytes, nesting deeper than JSON_MAX_DEPTH or a NUL
+ * byte.  C-style comments are accepted (yajl_tree_parse allows them). */
 yajl_val json_parse(const char *p, size_t n, struct errbuf *eb);
 
 /* json_obj_get - value of key in object o (exact match), or NULL.
@@ -53,7 +55,8 @@ void jw_uint(struct jw *w, unsigned long long v);
 void jw_bool(struct jw *w, bool v);
 void jw_null(struct jw *w);
 /* jw_finish - returns a new NUL-terminated string (free with free()) and
- * its length, or NULL if any call failed. */
+ * its length (len may be NULL), or NULL if any call failed.  It releases
+ * the generator either way; a later jw_free is a harmless no-op. */
 char *jw_finish(struct jw *w, size_t *len);
 
 #endif
