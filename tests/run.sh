@@ -59,8 +59,9 @@ run_fuzz_corpus() {
 		out="$log/fuzz_$n.log"
 		# replay the corpus, then a short bounded fuzz run from it
 		if timeout 300 "$f" -runs=0 "$c" >"$out" 2>&1 &&
+		   mkdir -p "$log/corpus_$n" &&
 		   timeout 300 "$f" -max_total_time=${FUZZ_SMOKE_SECONDS:-10} -rss_limit_mb=2048 \
-			-timeout=5 -artifact_prefix="$log/" "$c" >>"$out" 2>&1; then
+			-timeout=5 -artifact_prefix="$log/" "$log/corpus_$n" "$c" >>"$out" 2>&1; then
 			passed=$((passed + 1))
 			echo "ok   fuzz_$n: corpus of $(ls "$c" | wc -l) + ${FUZZ_SMOKE_SECONDS:-10}s"
 		else
