@@ -1002,7 +1002,9 @@ read_whole(const char *path, char **out, size_t *outlen, struct errbuf *eb)
 	ssize_t r;
 	int fd, e;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+	/* O_NONBLOCK: a FIFO or device must not hang the start-up */
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)) <
+	    0) {
 		e = errno;
 		return errbuf_set(eb, -e, "%s: %s", path, strerror(e));
 	}
@@ -1010,6 +1012,10 @@ read_whole(const char *path, char **out, size_t *outlen, struct errbuf *eb)
 		close(fd);
 		return errbuf_set(eb, -EISDIR, "%s: %s", path,
 		    strerror(EISDIR));
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return errbuf_set(eb, -EINVAL, "%s: not a regular file", path);
 	}
 	p = xmalloc(cap);
 	for (;;) {

@@ -183,6 +183,11 @@ def agent_config_errors_name_source_and_key():
         assert r.returncode == 1 and bad + ": no_such_key:" in r.stderr, r.stderr
         r = cairn("agent")
         assert r.returncode == 1 and "data_dir" in r.stderr, r.stderr
+        # a FIFO or device as a config file is refused, not waited on
+        fifo = os.path.join(tmp.path, "fifo.json")
+        os.mkfifo(fifo)
+        r = cairn("agent", "-data-dir", tmp.path, "-config-file", fifo, timeout=10)
+        assert r.returncode == 1 and fifo + ": not a regular file" in r.stderr, r.stderr
         # nothing was left running
         assert not os.path.exists(os.path.join(tmp.path, "run", "raftd.rpc"))
     finally:
