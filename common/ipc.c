@@ -134,6 +134,24 @@ frame(struct buf *b, const struct ipc_hdr *h0, const struct cdc_msg_desc *d,
 	return 0;
 }
 
+/* recv_one - one message and its routing header, both NN_MSG chunks the
+ * caller frees with nn_freemsg.  Non-blocking: < 0 when nothing is there. */
+static int
+recv_one(int sock, void **msg, void **control)
+{
+	struct nn_msghdr mh;
+	struct nn_iovec iov;
+
+	iov.iov_base = msg;
+	iov.iov_len = NN_MSG;
+	memset(&mh, 0, sizeof(mh));
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = control;
+	mh.msg_controllen = NN_MSG;
+	return nn_recvmsg(sock, &mh, NN_DONTWAIT);
+}
+
 /* ---------------------------------------------------------------- server */
 
 static void req_free(struct ipc_req *req);
@@ -321,19 +339,9 @@ server_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 	(void)loop;
 	(void)revents;
 	for (i = 0; i < IPC_DRAIN_MAX; i++) {
-		struct nn_msghdr mh;
-		struct nn_iovec iov;
 		void *msg = NULL, *control = NULL;
-		int n;
+		int n = recv_one(srv->sock, &msg, &control);
 
-		iov.iov_base = &msg;
-		iov.iov_len = NN_MSG;
-		memset(&mh, 0, sizeof(mh));
-		mh.msg_iov = &iov;
-		mh.msg_iovlen = 1;
-		mh.msg_control = &control;
-		mh.msg_controllen = NN_MSG;
-		n = nn_recvmsg(srv->sock, &mh, NN_DONTWAIT);
 		if (n < 0) {
 			if (nn_errno() != EAGAIN && nn_errno() != EINTR)
 				log_warnx("ipc %s: receive: %s", srv->path,
@@ -634,19 +642,9 @@ client_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 
 	(void)revents;
 	for (i = 0; i < IPC_DRAIN_MAX && !c->closing; i++) {
-		struct nn_msghdr mh;
-		struct nn_iovec iov;
 		void *msg = NULL, *control = NULL;
-		int n;
+		int n = recv_one(c->sock, &msg, &control);
 
-		iov.iov_base = &msg;
-		iov.iov_len = NN_MSG;
-		memset(&mh, 0, sizeof(mh));
-		mh.msg_iov = &iov;
-		mh.msg_iovlen = 1;
-		mh.msg_control = &control;
-		mh.msg_controllen = NN_MSG;
-		n = nn_recvmsg(c->sock, &mh, NN_DONTWAIT);
 		if (n < 0)
 			break;
 		if (control != NULL)
