@@ -1,1 +1,1 @@
-raftd_SRCS := $(wildcard raftd/*.c)
+raftd_SRCS := $(wildcard raftd/*.c raftd/raft/*.c)
