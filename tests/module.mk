@@ -37,3 +37,18 @@ fuzz-run: fuzz
 	@for f in build-fuzz/tests/fuzz/fuzz_*; do n=$${f##*/fuzz_}; \
 	  mkdir -p build-fuzz/corpus/$$n; \
 	  $$f -max_total_time=$(FUZZ_SECONDS) build-fuzz/corpus/$$n tests/fuzz/corpus/$$n || exit 1; done
+
+# Benchmarks: tests/bench/bench_<name>.c -> $(B)/tests/bench/bench_<name>;
+# `make bench` builds and runs them (tests/bench/run.sh).  Not part of
+# `make test`: no timing is asserted anywhere.
+bench_SRCS := $(wildcard tests/bench/bench_*.c)
+bench_BINS := $(patsubst tests/bench/%.c,$(B)/tests/bench/%,$(bench_SRCS))
+
+$(B)/tests/bench/%: $(B)/tests/bench/%.o $(unit_LIBS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $< -Wl,--start-group $(unit_LIBS) -Wl,--end-group $(PKG_LIBS)
+
+.PHONY: bench
+bench: deps-check
+	$(Q)$(MAKE) --no-print-directory all $(bench_BINS)
+	$(Q)sh tests/bench/run.sh $(B)
