@@ -125,6 +125,8 @@ static const struct opt opts[] = {
 	"WAN address to join at start (repeatable)", 0),
     R_LIST("retry_join", retry_join, "retry-join",
 	"address to join, retrying (repeatable)", 0),
+    R_LIST("raft_peers", raft_peers, "raft-peer",
+	"another server's Raft address, name=host:port (repeatable)", 0),
     R_LIST("retry_join_wan", retry_join_wan, "retry-join-wan",
 	"WAN address to join, retrying (repeatable)", 0),
     R_DUR("retry_interval", retry_interval_ms, 0, "30s", "retry-interval",

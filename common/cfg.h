@@ -78,6 +78,9 @@ struct cairn_conf {
 	uint64_t retry_interval_ms;	/* 30s */
 	uint64_t retry_interval_wan_ms; /* 30s */
 	int64_t retry_max, retry_max_wan; /* 0 = forever */
+	/* Cairn: other servers' Raft addresses, "name=host:port" (until
+	 * gossip finds them; key "raft_peers", flag -raft-peer) */
+	struct cdc_strlist raft_peers;
 	bool rejoin_after_leave;
 	bool leave_on_terminate;
 	bool skip_leave_on_interrupt;

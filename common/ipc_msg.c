@@ -12,6 +12,13 @@ CDC_DESC(ipc_kv, IPC_KV)
 CDC_DESC(ipc_counter, IPC_COUNTER)
 CDC_DESC(ipc_status, IPC_STATUS)
 CDC_DESC(ipc_reload_reply, IPC_RELOAD_REPLY)
+CDC_DESC(ipc_raft_cmd, IPC_RAFT_CMD)
+CDC_DESC(ipc_raft_result, IPC_RAFT_RESULT)
+CDC_DESC(ipc_kv_read, IPC_KV_READ)
+CDC_DESC(ipc_kv_row, IPC_KV_ROW)
+CDC_DESC(ipc_kv_read_reply, IPC_KV_READ_REPLY)
+CDC_DESC(ipc_raft_peer, IPC_RAFT_PEER)
+CDC_DESC(ipc_raft_state, IPC_RAFT_STATE)
 
 static const struct ipc_type_info ipc_types[] = {
 #define IPC_X_INFO(name, num, req, rep, doc)                                   \

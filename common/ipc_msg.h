@@ -98,6 +98,97 @@ extern const struct cdc_msg_desc ipc_status_desc;
 CDC_STRUCT(ipc_reload_reply, IPC_RELOAD_REPLY)
 extern const struct cdc_msg_desc ipc_reload_reply_desc;
 
+/* --- raftd ------------------------------------------------------------------
+ * A state-machine command: the body of IPC_RAFT_APPLY and, encoded the same
+ * way, the data of a Raft log entry.  (client_id, seq) makes it idempotent:
+ * a resent command with a seq already applied for that client is answered
+ * from the first result, not applied again. */
+enum raft_cmd_op {
+	RAFT_OP_KV_SET = 1,	    /* key = value (flags) */
+	RAFT_OP_KV_CAS = 2,	    /* set if ModifyIndex == cas (0: absent) */
+	RAFT_OP_KV_DELETE = 3,	    /* delete key */
+	RAFT_OP_KV_DELETE_TREE = 4, /* delete every key with prefix key */
+	RAFT_OP_KV_DELETE_CAS = 5,  /* delete if ModifyIndex == cas */
+	RAFT_OP_NOOP = 6,	    /* barrier */
+};
+
+#define IPC_RAFT_CMD(F, S)                                                     \
+	F(S, 1, U32, uint32_t, op, NULL)                                       \
+	F(S, 2, U64, uint64_t, client_id, NULL)                                \
+	F(S, 3, U64, uint64_t, seq, NULL)                                      \
+	F(S, 4, STR, char *, key, NULL)                                        \
+	F(S, 5, BYTES, struct cdc_bytes, value, NULL)                          \
+	F(S, 6, U64, uint64_t, flags, NULL)                                    \
+	F(S, 7, U64, uint64_t, cas, NULL)                                      \
+	F(S, 8, STR, char *, session, NULL)
+CDC_STRUCT(ipc_raft_cmd, IPC_RAFT_CMD)
+extern const struct cdc_msg_desc ipc_raft_cmd_desc;
+
+/* result of a command: the log index it was applied at and, for cas and
+ * delete-cas, whether it took effect */
+#define IPC_RAFT_RESULT(F, S)                                                  \
+	F(S, 1, U64, uint64_t, index, NULL)                                    \
+	F(S, 2, BOOL, bool, ok, NULL)
+CDC_STRUCT(ipc_raft_result, IPC_RAFT_RESULT)
+extern const struct cdc_msg_desc ipc_raft_result_desc;
+
+enum raft_read_mode {
+	RAFT_READ_DEFAULT = 0,	  /* leader, under its lease */
+	RAFT_READ_CONSISTENT = 1, /* leader, after a quorum round */
+	RAFT_READ_STALE = 2,	  /* any server, local state */
+};
+
+#define IPC_KV_READ(F, S)                                                      \
+	F(S, 1, U32, uint32_t, mode, NULL)                                     \
+	F(S, 2, STR, char *, key, NULL)                                        \
+	F(S, 3, BOOL, bool, recurse, NULL)                                     \
+	F(S, 4, U64, uint64_t, max_rows, NULL)
+CDC_STRUCT(ipc_kv_read, IPC_KV_READ)
+extern const struct cdc_msg_desc ipc_kv_read_desc;
+
+/* a KV row as Consul shows it; also the stored form (without key) */
+#define IPC_KV_ROW(F, S)                                                       \
+	F(S, 1, STR, char *, key, NULL)                                        \
+	F(S, 2, BYTES, struct cdc_bytes, value, NULL)                          \
+	F(S, 3, U64, uint64_t, flags, NULL)                                    \
+	F(S, 4, U64, uint64_t, create_index, NULL)                             \
+	F(S, 5, U64, uint64_t, modify_index, NULL)                             \
+	F(S, 6, U64, uint64_t, lock_index, NULL)                               \
+	F(S, 7, STR, char *, session, NULL)
+CDC_STRUCT(ipc_kv_row, IPC_KV_ROW)
+extern const struct cdc_msg_desc ipc_kv_row_desc;
+
+/* index: the table's last modify index (X-Consul-Index) */
+#define IPC_KV_READ_REPLY(F, S)                                                \
+	F(S, 1, U64, uint64_t, index, NULL)                                    \
+	F(S, 2, BOOL, bool, known_leader, NULL)                                \
+	F(S, 3, U64, uint64_t, last_contact_ms, NULL)                          \
+	F(S, 4, MSGLIST, struct cdc_list, rows, &ipc_kv_row_desc)
+CDC_STRUCT(ipc_kv_read_reply, IPC_KV_READ_REPLY)
+extern const struct cdc_msg_desc ipc_kv_read_reply_desc;
+
+#define IPC_RAFT_PEER(F, S)                                                    \
+	F(S, 1, U64, uint64_t, id, NULL)                                       \
+	F(S, 2, STR, char *, address, NULL)                                    \
+	F(S, 3, BOOL, bool, voter, NULL)                                       \
+	F(S, 4, BOOL, bool, leader, NULL)
+CDC_STRUCT(ipc_raft_peer, IPC_RAFT_PEER)
+extern const struct cdc_msg_desc ipc_raft_peer_desc;
+
+#define IPC_RAFT_STATE(F, S)                                                   \
+	F(S, 1, STR, char *, role, NULL)                                       \
+	F(S, 2, U64, uint64_t, term, NULL)                                     \
+	F(S, 3, U64, uint64_t, commit_index, NULL)                             \
+	F(S, 4, U64, uint64_t, applied_index, NULL)                            \
+	F(S, 5, U64, uint64_t, last_index, NULL)                               \
+	F(S, 6, U64, uint64_t, leader_id, NULL)                                \
+	F(S, 7, STR, char *, leader_addr, NULL)                                \
+	F(S, 8, U64, uint64_t, last_contact_ms, NULL)                          \
+	F(S, 9, MSGLIST, struct cdc_list, peers, &ipc_raft_peer_desc)          \
+	F(S, 10, U64, uint64_t, id, NULL)
+CDC_STRUCT(ipc_raft_state, IPC_RAFT_STATE)
+extern const struct cdc_msg_desc ipc_raft_state_desc;
+
 /* --- the type table -------------------------------------------------------
  * X(enum name, number, request struct, reply struct, summary)            */
 #define IPC_TYPES(X)                                                           \
@@ -105,7 +196,13 @@ extern const struct cdc_msg_desc ipc_reload_reply_desc;
 	X(IPC_STATUS, 0x0002, ipc_empty, ipc_status,                           \
 	    "uptime, version, counters")                                       \
 	X(IPC_RELOAD, 0x0003, ipc_empty, ipc_reload_reply,                     \
-	    "re-read configuration, as SIGHUP")
+	    "re-read configuration, as SIGHUP")                                \
+	X(IPC_RAFT_APPLY, 0x0101, ipc_raft_cmd, ipc_raft_result,               \
+	    "raftd: apply a command through Raft (idempotent per client/seq)") \
+	X(IPC_KV_READ, 0x0102, ipc_kv_read, ipc_kv_read_reply,                 \
+	    "raftd: read KV rows with a consistency mode")                     \
+	X(IPC_RAFT_STATE, 0x0103, ipc_empty, ipc_raft_state,                   \
+	    "raftd: role, term, indexes, leader, peers")
 
 enum ipc_type {
 #define IPC_X_ENUM(name, num, req, rep, doc) name = num,

@@ -11,6 +11,8 @@ static const struct ctl_cmd cmds[] = {
     {"agent", cmd_agent, "Runs a Cairn agent", 0},
     {"daemon-status", cmd_daemon_status,
      "Shows the status of this node's daemons over IPC", 0},
+    {"debug-raft", cmd_debug_raft,
+     "Talks to this node's raftd over IPC (state, put, get)", 1},
     {"version", cmd_version, "Prints the Cairn version", 0},
 };
 

@@ -12,5 +12,6 @@ struct ctl_cmd {
 int cmd_agent(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 int cmd_daemon_status(int argc, char **argv);
+int cmd_debug_raft(int argc, char **argv);
 
 #endif

@@ -1,0 +1,1088 @@
+/* node.c - raftd's driver: runs the Raft core (raft/raft.h) on the LMDB
+ * store, the TCP transport and a libev tick, and serves IPC_RAFT_APPLY,
+ * IPC_KV_READ and IPC_RAFT_STATE to the other daemons of the node.
+ *
+ * Each loop turn: messages and requests are stepped into the core as they
+ * arrive; just before the loop blocks (ev_prepare) the driver drains the
+ * core's ready batches: persist (one fsynced LMDB transaction for all that
+ * arrived in the turn: group commit), send, apply to the state machine
+ * (one transaction with its applied index), answer writes and reads,
+ * advance.  A write is answered only once applied at the index and term
+ * the core gave it, i.e. stored on a quorum and applied.  If the disk
+ * fails (full), the driver stalls the core on that batch, answers writes
+ * with an error, and retries every tick: nothing is acknowledged that is
+ * not durable, and nothing crashes. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "fsm.h"
+#include "log.h"
+#include "net.h"
+#include "node.h"
+#include "raft/raft.h"
+#include "rpc.h"
+#include "store.h"
+#include "transport.h"
+#include "xmalloc.h"
+
+#define WRITE_TIMEOUT_S 30.0
+#define FWD_TIMEOUT_S 30.0
+#define STOP_TRANSFER_S 2.0
+
+struct peer {
+	uint64_t id;
+	char name[128];
+	char addr[RAFT_ADDR_LEN];
+};
+
+enum job_state { J_NEW, J_WRITE, J_READ_INDEX, J_READ_APPLY };
+
+/* a request being served: from a local daemon (req) or forwarded by
+ * another server (peer, fwd_id) */
+struct job {
+	struct node *n;
+	struct ipc_req *req;	/* local; NULL for remote */
+	uint64_t peer;
+	uint32_t fwd_id;
+	uint16_t type;
+	bool remote; /* forwarded by another server */
+	void *body;  /* decoded request; owned when remote, else req's */
+	enum job_state state;
+	uint64_t index, term, ctx;
+	ev_tstamp deadline;
+	struct job *next, *prev;
+};
+
+/* a local request forwarded to the leader */
+struct fwd {
+	uint32_t id;
+	struct ipc_req *req;
+	ev_tstamp deadline;
+	struct fwd *next;
+};
+
+struct node {
+	struct daemon *d;
+	struct ev_loop *loop;
+	struct store *st;
+	struct raft *raft;
+	struct transport *tr;
+	uint64_t id;
+	char addr[RAFT_ADDR_LEN];
+	struct peer *peers;
+	size_t npeers;
+	ev_timer tick_w;
+	ev_prepare prep_w;
+	ev_timer stop_w;
+	struct job *jobs;
+	struct fwd *fwds;
+	uint32_t next_fwd;
+	uint64_t read_seq;
+	enum raft_role last_role;
+	uint64_t last_leader;
+	ev_tstamp last_contact;
+	unsigned ticks;
+	bool said_waiting;
+	/* a ready batch the disk refused, retried every tick */
+	bool stalled;
+	int stall_stage; /* 0 persist, 1 apply */
+	struct raft_ready stalled_rd;
+	char stall_reason[256];
+	uint64_t *c_proposed, *c_applied, *c_forwarded, *c_persist_errors,
+	    *c_reads;
+};
+
+static struct node *the_node;
+
+static void pump(struct node *n);
+
+uint64_t
+node_id_of(const char *name)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (; *name; name++) {
+		h ^= (uint8_t)*name;
+		h *= 0x100000001b3ull;
+	}
+	return h ? h : 1;
+}
+
+/* ------------------------------------------------------------ replies */
+
+static void
+job_free(struct job *j)
+{
+	struct node *n = j->n;
+
+	if (j->prev)
+		j->prev->next = j->next;
+	else if (n->jobs == j)
+		n->jobs = j->next;
+	if (j->next)
+		j->next->prev = j->prev;
+	if (j->remote && j->body != NULL) {
+		const struct ipc_type_info *ti = ipc_type_lookup(j->type);
+
+		cdc_free(ti->req, j->body);
+		free(j->body);
+	}
+	free(j);
+}
+
+static void
+fwd_send(struct node *n, uint64_t peer, uint8_t dir, uint32_t id,
+    uint16_t type, int16_t status, const struct cdc_msg_desc *d,
+    const void *body)
+{
+	struct buf b = BUF_INIT;
+
+	buf_put_u8(&b, dir);
+	buf_put_be32(&b, id);
+	buf_put_be16(&b, type);
+	buf_put_be16(&b, (uint16_t)status);
+	if (d != NULL && body != NULL)
+		cdc_encode(&b, d, body);
+	transport_send(n->tr, peer, TRANSPORT_FORWARD, b.data, b.len);
+	buf_free(&b);
+}
+
+static void
+job_reply(struct job *j, const void *body)
+{
+	const struct ipc_type_info *ti = ipc_type_lookup(j->type);
+
+	if (!j->remote)
+		ipc_reply(j->req, body);
+	else
+		fwd_send(j->n, j->peer, 1, j->fwd_id, j->type, 0, ti->rep,
+		    body);
+	j->req = NULL;
+	job_free(j);
+}
+
+static void
+job_error(struct job *j, int status, const char *msg)
+{
+	if (!j->remote) {
+		ipc_reply_error(j->req, status, "%s", msg);
+	} else {
+		struct ipc_error e;
+
+		e.message = (char *)msg;
+		fwd_send(j->n, j->peer, 1, j->fwd_id, j->type, (int16_t)status,
+		    &ipc_error_desc, &e);
+	}
+	j->req = NULL;
+	job_free(j);
+}
+
+static struct job *
+job_new(struct node *n, struct ipc_req *req, uint16_t type, void *body)
+{
+	struct job *j = xcalloc(1, sizeof(*j));
+
+	j->n = n;
+	j->req = req;
+	j->type = type;
+	j->body = body;
+	j->next = n->jobs;
+	if (n->jobs)
+		n->jobs->prev = j;
+	n->jobs = j;
+	return j;
+}
+
+/* ---------------------------------------------------------- forwarding */
+
+static void
+forward_to_leader(struct node *n, struct ipc_req *req)
+{
+	uint64_t leader = raft_leader(n->raft);
+	struct fwd *f;
+
+	if (leader == RAFT_NONE || leader == n->id) {
+		ipc_reply_error(req, -EAGAIN, "No cluster leader");
+		return;
+	}
+	f = xcalloc(1, sizeof(*f));
+	f->id = ++n->next_fwd;
+	f->req = req;
+	f->deadline = ev_now(n->loop) + FWD_TIMEOUT_S;
+	f->next = n->fwds;
+	n->fwds = f;
+	(*n->c_forwarded)++;
+	fwd_send(n, leader, 0, f->id, req->hdr.type, 0, req->ti->req,
+	    req->body);
+}
+
+static void
+fwd_reply(struct node *n, uint32_t id, uint16_t type, int16_t status,
+    const uint8_t *p, size_t len)
+{
+	const struct ipc_type_info *ti = ipc_type_lookup(type);
+	struct fwd **fp, *f;
+	struct errbuf eb;
+
+	for (fp = &n->fwds; *fp != NULL; fp = &(*fp)->next)
+		if ((*fp)->id == id)
+			break;
+	if ((f = *fp) == NULL || ti == NULL || f->req->hdr.type != type)
+		return;
+	*fp = f->next;
+	if (status == 0) {
+		void *body = xcalloc(1, ti->rep->size);
+
+		if (cdc_decode(ti->rep, p, len, body, &eb) == 0) {
+			ipc_reply(f->req, body);
+			cdc_free(ti->rep, body);
+		} else {
+			ipc_reply_error(f->req, -EBADMSG,
+			    "bad reply from the leader: %s", eb.msg);
+		}
+		free(body);
+	} else {
+		struct ipc_error e = {NULL};
+
+		cdc_decode(&ipc_error_desc, p, len, &e, NULL);
+		ipc_reply_error(f->req, status, "%s",
+		    e.message ? e.message : "error at the leader");
+		cdc_free(&ipc_error_desc, &e);
+	}
+	free(f);
+}
+
+/* ------------------------------------------------------------ serving */
+
+static void
+serve_read(struct job *j)
+{
+	struct node *n = j->n;
+	struct ipc_kv_read *rq = j->body;
+	struct ipc_kv_read_reply rep;
+	struct errbuf eb;
+	int r;
+
+	memset(&rep, 0, sizeof(rep));
+	r = fsm_kv_read(n->st, rq->key ? rq->key : "", rq->recurse,
+	    rq->max_rows, &rep, &eb);
+	if (r < 0) {
+		cdc_free(&ipc_kv_read_reply_desc, &rep);
+		job_error(j, r, eb.msg);
+		return;
+	}
+	rep.known_leader = raft_leader(n->raft) != RAFT_NONE;
+	if (raft_role(n->raft) == RAFT_LEADER)
+		rep.last_contact_ms = 0;
+	else if (n->last_contact > 0)
+		rep.last_contact_ms =
+		    (uint64_t)((ev_now(n->loop) - n->last_contact) * 1000);
+	(*n->c_reads)++;
+	job_reply(j, &rep);
+	cdc_free(&ipc_kv_read_reply_desc, &rep);
+}
+
+static void
+do_read(struct job *j)
+{
+	struct node *n = j->n;
+	struct ipc_kv_read *rq = j->body;
+	int r;
+
+	if (rq->mode == RAFT_READ_STALE) {
+		serve_read(j);
+		return;
+	}
+	if (raft_role(n->raft) != RAFT_LEADER) {
+		if (!j->remote) {
+			struct ipc_req *req = j->req;
+
+			job_free(j);
+			forward_to_leader(n, req);
+		} else {
+			job_error(j, -EAGAIN, "not the leader any more");
+		}
+		return;
+	}
+	if (rq->mode == RAFT_READ_DEFAULT && raft_lease_valid(n->raft) &&
+	    raft_applied_index(n->raft) >= raft_commit_index(n->raft)) {
+		serve_read(j);
+		return;
+	}
+	j->ctx = ++n->read_seq;
+	r = raft_read_index(n->raft, j->ctx);
+	if (r < 0) {
+		job_error(j, -EAGAIN, "No cluster leader");
+		return;
+	}
+	j->state = J_READ_INDEX;
+	j->deadline = ev_now(n->loop) + WRITE_TIMEOUT_S;
+}
+
+static void
+do_apply(struct job *j)
+{
+	struct node *n = j->n;
+	struct buf b = BUF_INIT;
+	uint64_t index, term;
+	int r;
+
+	if (n->stalled) {
+		job_error(j, -ENOSPC, n->stall_reason);
+		return;
+	}
+	fsm_encode_cmd(j->body, &b);
+	r = raft_propose(n->raft, b.data, b.len, &index, &term);
+	buf_free(&b);
+	if (r == -RAFT_ENOTLEADER) {
+		if (!j->remote) {
+			struct ipc_req *req = j->req;
+
+			job_free(j);
+			forward_to_leader(n, req);
+		} else {
+			job_error(j, -EAGAIN, "not the leader any more");
+		}
+		return;
+	}
+	if (r == -EBUSY) {
+		job_error(j, -EAGAIN, "leadership transfer in progress");
+		return;
+	}
+	if (r < 0) {
+		job_error(j, r, strerror(-r));
+		return;
+	}
+	(*n->c_proposed)++;
+	j->state = J_WRITE;
+	j->index = index;
+	j->term = term;
+	j->deadline = ev_now(n->loop) + WRITE_TIMEOUT_S;
+}
+
+static void
+dispatch(struct job *j)
+{
+	switch (j->type) {
+	case IPC_RAFT_APPLY:
+		do_apply(j);
+		break;
+	case IPC_KV_READ:
+		do_read(j);
+		break;
+	default:
+		job_error(j, -ENOTSUP, "not served by raftd");
+	}
+}
+
+static void
+ipc_apply_handler(struct ipc_req *req, void *arg)
+{
+	struct node *n = arg;
+
+	dispatch(job_new(n, req, req->hdr.type, req->body));
+}
+
+static void
+ipc_state_handler(struct ipc_req *req, void *arg)
+{
+	struct node *n = arg;
+	const struct raft_config *c = raft_get_config(n->raft);
+	struct ipc_raft_state st;
+	struct ipc_raft_peer *p;
+	size_t i;
+
+	memset(&st, 0, sizeof(st));
+	st.id = n->id;
+	st.role = (char *)raft_role_name(raft_role(n->raft));
+	st.term = raft_term(n->raft);
+	st.commit_index = raft_commit_index(n->raft);
+	st.applied_index = raft_applied_index(n->raft);
+	st.last_index = raft_last_index(n->raft);
+	st.leader_id = raft_leader(n->raft);
+	st.leader_addr = (char *)"";
+	if (raft_role(n->raft) != RAFT_LEADER && n->last_contact > 0)
+		st.last_contact_ms =
+		    (uint64_t)((ev_now(n->loop) - n->last_contact) * 1000);
+	st.peers.v = xcalloc(c->n ? c->n : 1, sizeof(*p));
+	for (i = 0; i < c->n; i++) {
+		p = (struct ipc_raft_peer *)st.peers.v + i;
+		p->id = c->servers[i].id;
+		p->address = c->servers[i].addr;
+		p->voter = c->servers[i].suffrage == RAFT_VOTER;
+		p->leader = c->servers[i].id == st.leader_id;
+		if (p->leader)
+			st.leader_addr = c->servers[i].addr;
+	}
+	st.peers.n = c->n;
+	ipc_reply(req, &st);
+	free(st.peers.v);
+}
+
+/* ------------------------------------------------------------ network */
+
+static void
+transport_recv(struct transport *t, uint64_t from, uint8_t kind,
+    const uint8_t *p, size_t len, void *arg)
+{
+	struct node *n = arg;
+	struct errbuf eb;
+
+	(void)t;
+	if (kind == TRANSPORT_RAFT) {
+		struct raft_msg m;
+
+		if (n->stalled)
+			return; /* cannot step; Raft retransmits */
+		memset(&m, 0, sizeof(m));
+		if (rpc_decode_msg(p, len, &m, &eb) < 0) {
+			log_warnx("raft: bad message from %016llx: %s",
+			    (unsigned long long)from, eb.msg);
+			return;
+		}
+		if (m.from != from) {
+			raft_msg_free(&m);
+			return;
+		}
+		if ((m.type == RAFT_MSG_APPEND ||
+			m.type == RAFT_MSG_HEARTBEAT ||
+			m.type == RAFT_MSG_SNAPSHOT) &&
+		    m.term >= raft_term(n->raft))
+			n->last_contact = ev_now(n->loop);
+		raft_step(n->raft, &m);
+		raft_msg_free(&m);
+	} else if (kind == TRANSPORT_FORWARD && len >= 9) {
+		uint8_t dir = p[0];
+		uint32_t id = be32_get(p + 1);
+		uint16_t type = be16_get(p + 5);
+		int16_t status = (int16_t)be16_get(p + 7);
+		const struct ipc_type_info *ti = ipc_type_lookup(type);
+
+		if (dir == 1) {
+			fwd_reply(n, id, type, status, p + 9, len - 9);
+		} else if (ti != NULL && (type == IPC_RAFT_APPLY ||
+					     type == IPC_KV_READ)) {
+			void *body = xcalloc(1, ti->req->size);
+			struct job *j;
+
+			if (cdc_decode(ti->req, p + 9, len - 9, body, &eb) <
+			    0) {
+				free(body);
+				return;
+			}
+			j = job_new(n, NULL, type, body);
+			j->remote = true;
+			j->peer = from;
+			j->fwd_id = id;
+			dispatch(j);
+		}
+	}
+}
+
+static void
+send_msgs(struct node *n, const struct raft_ready *rd)
+{
+	struct buf b = BUF_INIT;
+	size_t i;
+
+	for (i = 0; i < rd->n_msgs; i++) {
+		buf_reset(&b);
+		rpc_encode_msg(&b, &rd->msgs[i]);
+		transport_send(n->tr, rd->msgs[i].to, TRANSPORT_RAFT, b.data,
+		    b.len);
+	}
+	buf_free(&b);
+}
+
+/* make sure the transport knows every server of the configuration */
+static void
+sync_peers(struct node *n)
+{
+	const struct raft_config *c = raft_get_config(n->raft);
+	size_t i, k;
+
+	for (i = 0; i < c->n; i++) {
+		const struct raft_server *s = &c->servers[i];
+
+		if (s->id == n->id || s->addr[0] == '\0')
+			continue;
+		for (k = 0; k < n->npeers; k++)
+			if (n->peers[k].id == s->id)
+				break;
+		if (k < n->npeers && strcmp(n->peers[k].addr, s->addr) == 0)
+			continue;
+		if (k == n->npeers) {
+			n->peers = xreallocarray(n->peers, n->npeers + 1,
+			    sizeof(*n->peers));
+			memset(&n->peers[k], 0, sizeof(n->peers[k]));
+			n->peers[k].id = s->id;
+			n->npeers++;
+		}
+		snprintf(n->peers[k].addr, sizeof(n->peers[k].addr), "%s",
+		    s->addr);
+		transport_set_peer(n->tr, s->id, s->addr);
+	}
+}
+
+/* -------------------------------------------------------- ready cycle */
+
+static void
+complete_writes(struct node *n, const struct raft_entry *e,
+    const struct ipc_raft_result *res)
+{
+	struct job *j, *next;
+
+	for (j = n->jobs; j != NULL; j = next) {
+		next = j->next;
+		if (j->state != J_WRITE || j->index != e->index)
+			continue;
+		if (j->term == e->term)
+			job_reply(j, res);
+		else
+			job_error(j, -EAGAIN,
+			    "leadership lost before the write committed; "
+			    "retry");
+	}
+}
+
+static void
+serve_applied_reads(struct node *n)
+{
+	struct job *j, *next;
+
+	for (j = n->jobs; j != NULL; j = next) {
+		next = j->next;
+		if (j->state == J_READ_APPLY &&
+		    raft_applied_index(n->raft) >= j->index)
+			serve_read(j);
+	}
+}
+
+static void
+handle_reads(struct node *n, const struct raft_ready *rd, uint64_t applied)
+{
+	struct job *j, *next;
+	size_t i;
+
+	for (i = 0; i < rd->n_reads; i++) {
+		for (j = n->jobs; j != NULL; j = next) {
+			next = j->next;
+			if (j->state != J_READ_INDEX ||
+			    j->ctx != rd->reads[i].ctx)
+				continue;
+			if (!rd->reads[i].ok) {
+				job_error(j, -EAGAIN,
+				    "leadership lost; retry");
+			} else if (applied >= rd->reads[i].index) {
+				serve_read(j);
+			} else {
+				j->state = J_READ_APPLY;
+				j->index = rd->reads[i].index;
+			}
+		}
+	}
+}
+
+static void
+stall(struct node *n, const struct raft_ready *rd, int stage,
+    const char *why)
+{
+	if (!n->stalled)
+		log_errorx("raft: %s; writes fail until it succeeds "
+			   "(retrying every %.1f s)",
+		    why, NODE_TICK_S);
+	n->stalled = true;
+	n->stall_stage = stage;
+	n->stalled_rd = *rd;
+	snprintf(n->stall_reason, sizeof(n->stall_reason), "%s", why);
+	(*n->c_persist_errors)++;
+}
+
+/* process - persist, send, apply, answer; returns 0 when rd may be
+ * advanced, or -1 when the disk refused (the node stalls on rd). */
+static int
+process(struct node *n, const struct raft_ready *rd, int stage)
+{
+	struct ipc_raft_result *res;
+	struct errbuf eb;
+	size_t i;
+	int r;
+
+	if (stage == 0) {
+		struct store_batch b;
+
+		memset(&b, 0, sizeof(b));
+		b.set_hard_state = rd->hard_state_changed;
+		b.term = rd->term;
+		b.vote = rd->vote;
+		if (rd->n_entries > 0) {
+			b.truncate_from = rd->entries[0].index;
+			b.entries = rd->entries;
+			b.n_entries = rd->n_entries;
+		}
+		if ((b.set_hard_state || b.n_entries > 0) &&
+		    (r = store_save(n->st, &b, &eb)) < 0) {
+			stall(n, rd, 0, eb.msg);
+			return -1;
+		}
+		send_msgs(n, rd);
+	}
+	if (rd->n_committed > 0) {
+		res = xcalloc(rd->n_committed, sizeof(*res));
+		r = fsm_apply(n->st, rd->committed, rd->n_committed, res, &eb);
+		if (r < 0) {
+			free(res);
+			stall(n, rd, 1, eb.msg);
+			return -1;
+		}
+		for (i = 0; i < rd->n_committed; i++)
+			if (rd->committed[i].type == RAFT_ENTRY_COMMAND)
+				complete_writes(n, &rd->committed[i], &res[i]);
+		*n->c_applied += rd->n_committed;
+		free(res);
+	}
+	handle_reads(n, rd,
+	    rd->n_committed ? rd->committed[rd->n_committed - 1].index
+			    : raft_applied_index(n->raft));
+	if (n->stalled)
+		log_info("raft: storage works again; resuming");
+	n->stalled = false;
+	return 0;
+}
+
+static void
+log_role_change(struct node *n)
+{
+	enum raft_role role = raft_role(n->raft);
+	uint64_t leader = raft_leader(n->raft);
+
+	if (role != n->last_role)
+		log_info("raft: node at %s [%s] entering %s state (term %llu)",
+		    n->addr, raft_role_name(role), raft_role_name(role),
+		    (unsigned long long)raft_term(n->raft));
+	if (role == RAFT_LEADER && n->last_role != RAFT_LEADER)
+		log_info("consul: cluster leadership acquired");
+	if (leader != n->last_leader && leader != RAFT_NONE &&
+	    role != RAFT_LEADER)
+		log_info("consul: new leader elected: %016llx",
+		    (unsigned long long)leader);
+	if (role != RAFT_LEADER && n->last_role == RAFT_LEADER) {
+		struct job *j, *next;
+
+		log_warnx("consul: cluster leadership lost");
+		/* reads waiting for a quorum round cannot finish here */
+		for (j = n->jobs; j != NULL; j = next) {
+			next = j->next;
+			if (j->state == J_READ_INDEX)
+				job_error(j, -EAGAIN, "leadership lost; retry");
+		}
+	}
+	n->last_role = role;
+	n->last_leader = leader;
+}
+
+static void
+pump(struct node *n)
+{
+	if (n->stalled)
+		return;
+	while (raft_has_ready(n->raft)) {
+		struct raft_ready rd;
+
+		raft_ready(n->raft, &rd);
+		if (process(n, &rd, 0) < 0)
+			return;
+		raft_advance(n->raft, &rd);
+	}
+	serve_applied_reads(n);
+	log_role_change(n);
+	sync_peers(n);
+	/* stopping: leadership has moved on, nothing keeps us */
+	if (n->d->stopping && ev_is_active(&n->stop_w) &&
+	    raft_role(n->raft) != RAFT_LEADER) {
+		ev_timer_stop(n->loop, &n->stop_w);
+		daemon_stopped(n->d);
+	}
+}
+
+static void
+prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	pump(w->data);
+}
+
+/* ---------------------------------------------------------- bootstrap */
+
+static int
+cmp_server(const void *a, const void *b)
+{
+	const struct raft_server *x = a, *y = b;
+
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static void
+maybe_bootstrap(struct node *n)
+{
+	const struct cairn_conf *c = &n->d->conf;
+	struct raft_config cfg;
+	size_t i, k = 0;
+
+	if (raft_term(n->raft) != 0 || raft_last_index(n->raft) != 0)
+		return;
+	if (!c->bootstrap &&
+	    (c->bootstrap_expect == 0 ||
+		(int64_t)n->npeers + 1 < c->bootstrap_expect)) {
+		if (!n->said_waiting)
+			log_warnx("raft: not bootstrapping and no known "
+				  "cluster: waiting to be added by a leader "
+				  "(use -bootstrap or -bootstrap-expect)");
+		n->said_waiting = true;
+		return;
+	}
+	cfg.n = c->bootstrap ? 1 : n->npeers + 1;
+	cfg.servers = xcalloc(cfg.n, sizeof(*cfg.servers));
+	cfg.servers[k].id = n->id;
+	cfg.servers[k].suffrage = RAFT_VOTER;
+	snprintf(cfg.servers[k].addr, RAFT_ADDR_LEN, "%s", n->addr);
+	k++;
+	for (i = 0; !c->bootstrap && i < n->npeers; i++, k++) {
+		cfg.servers[k].id = n->peers[i].id;
+		cfg.servers[k].suffrage = RAFT_VOTER;
+		snprintf(cfg.servers[k].addr, RAFT_ADDR_LEN, "%s",
+		    n->peers[i].addr);
+	}
+	qsort(cfg.servers, cfg.n, sizeof(*cfg.servers), cmp_server);
+	if (raft_bootstrap(n->raft, &cfg) == 0)
+		log_info("raft: bootstrapped a cluster of %zu server(s)",
+		    cfg.n);
+	raft_config_free(&cfg);
+}
+
+/* the leader adds known servers that are not members yet, one at a time,
+ * as non-voters promoted once caught up */
+static void
+add_known_peers(struct node *n)
+{
+	const struct raft_config *c = raft_get_config(n->raft);
+	size_t i;
+
+	if (raft_role(n->raft) != RAFT_LEADER)
+		return;
+	for (i = 0; i < n->npeers; i++) {
+		int r;
+
+		if (raft_config_get(c, n->peers[i].id) != NULL)
+			continue;
+		r = raft_add_server(n->raft, n->peers[i].id, n->peers[i].addr,
+		    RAFT_NONVOTER, true);
+		if (r == 0)
+			log_info("raft: adding server %s (%s) as non-voter, "
+				 "promoted once caught up",
+			    n->peers[i].name, n->peers[i].addr);
+		return; /* one change at a time */
+	}
+}
+
+static void
+expire_jobs(struct node *n)
+{
+	ev_tstamp now = ev_now(n->loop);
+	struct job *j, *next;
+	struct fwd **fp, *f;
+
+	for (j = n->jobs; j != NULL; j = next) {
+		next = j->next;
+		if (j->state != J_NEW && j->deadline < now)
+			job_error(j, -ETIMEDOUT,
+			    "timed out waiting for the cluster");
+	}
+	for (fp = &n->fwds; (f = *fp) != NULL;) {
+		if (f->deadline < now) {
+			*fp = f->next;
+			ipc_reply_error(f->req, -ETIMEDOUT,
+			    "no answer from the leader");
+			free(f);
+		} else {
+			fp = &f->next;
+		}
+	}
+}
+
+static void
+tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct node *n = w->data;
+
+	(void)loop;
+	(void)revents;
+	n->ticks++;
+	if (n->stalled) {
+		struct raft_ready rd = n->stalled_rd;
+
+		if (process(n, &rd, n->stall_stage) == 0) {
+			raft_advance(n->raft, &rd);
+			pump(n);
+		}
+		expire_jobs(n);
+		return;
+	}
+	maybe_bootstrap(n);
+	raft_tick(n->raft);
+	if (n->ticks % 10 == 0)
+		add_known_peers(n);
+	expire_jobs(n);
+}
+
+/* ------------------------------------------------------------ startup */
+
+static int
+parse_peers(struct node *n, struct errbuf *eb)
+{
+	const struct cdc_strlist *l = &n->d->conf.raft_peers;
+	size_t i;
+
+	for (i = 0; i < l->n; i++) {
+		const char *s = l->v[i], *eq = strchr(s, '=');
+		struct peer *p;
+
+		if (eq == NULL || eq == s || eq[1] == '\0' ||
+		    strchr(eq + 1, ':') == NULL ||
+		    (size_t)(eq - s) >= sizeof(p->name) ||
+		    strlen(eq + 1) >= RAFT_ADDR_LEN)
+			return errbuf_set(eb, -EINVAL,
+			    "raft_peers: \"%s\": expected name=host:port", s);
+		n->peers = xreallocarray(n->peers, n->npeers + 1,
+		    sizeof(*n->peers));
+		p = &n->peers[n->npeers++];
+		memset(p, 0, sizeof(*p));
+		memcpy(p->name, s, (size_t)(eq - s));
+		snprintf(p->addr, sizeof(p->addr), "%s", eq + 1);
+		p->id = node_id_of(p->name);
+		if (p->id == n->id)
+			return errbuf_set(eb, -EINVAL,
+			    "raft_peers: \"%s\" names this node", s);
+	}
+	return 0;
+}
+
+static int
+load_state(struct node *n, struct errbuf *eb)
+{
+	struct store_snapshot snap;
+	struct raft_snapshot_meta meta;
+	struct raft_entry *ents = NULL;
+	size_t ne = 0;
+	uint64_t term, vote, applied;
+	int r;
+
+	memset(&snap, 0, sizeof(snap));
+	memset(&meta, 0, sizeof(meta));
+	if ((r = store_load(n->st, &term, &vote, &snap, &ents, &ne, eb)) < 0)
+		return r;
+	if ((r = store_state_applied(n->st, &applied)) < 0) {
+		store_entries_free(ents, ne);
+		store_snapshot_free(&snap);
+		return errbuf_set(eb, r, "state: applied index: %s",
+		    strerror(-r));
+	}
+	meta.index = snap.index;
+	meta.term = snap.term;
+	if (snap.index > 0 && snap.config_len > 0 &&
+	    raft_config_decode(snap.config, snap.config_len, &meta.config) <
+		0) {
+		r = errbuf_set(eb, -EUCLEAN,
+		    "%s/raft: snapshot configuration is corrupted",
+		    n->d->conf.data_dir);
+		goto out;
+	}
+	r = raft_load(n->raft, term, vote, snap.index ? &meta : NULL, ents, ne,
+	    applied);
+	if (r < 0)
+		errbuf_set(eb, r,
+		    "%s: stored Raft state is inconsistent (log %zu entries, "
+		    "applied %llu): %s",
+		    n->d->conf.data_dir, ne, (unsigned long long)applied,
+		    strerror(-r));
+	else
+		log_info("raft: restored term %llu, %zu log entries, applied "
+			 "index %llu",
+		    (unsigned long long)term, ne, (unsigned long long)applied);
+out:
+	raft_config_free(&meta.config);
+	store_entries_free(ents, ne);
+	store_snapshot_free(&snap);
+	return r;
+}
+
+int
+node_init(struct daemon *d, struct errbuf *eb)
+{
+	const struct cairn_conf *c = &d->conf;
+	struct raft_options o;
+	struct node *n;
+	char adv[40];
+	int r;
+
+	if (!c->server) {
+		/* Client mode (forwarding to servers found by gossip) comes
+		 * with gossipd; until then a client's raftd only answers
+		 * status. */
+		log_info("client mode: no replicated state on this node");
+		return 0;
+	}
+	n = xcalloc(1, sizeof(*n));
+	n->d = d;
+	n->loop = d->loop;
+	n->id = node_id_of(c->node_name);
+	if ((r = net_advertise_addr(c, adv, sizeof(adv), eb)) < 0)
+		goto fail;
+	snprintf(n->addr, sizeof(n->addr), "%s:%lld", adv,
+	    (long long)c->port_server);
+	if ((r = parse_peers(n, eb)) < 0)
+		goto fail;
+	n->c_proposed = daemon_counter(d, "raft.proposed");
+	n->c_applied = daemon_counter(d, "raft.applied");
+	n->c_forwarded = daemon_counter(d, "raft.forwarded");
+	n->c_persist_errors = daemon_counter(d, "raft.persist_errors");
+	n->c_reads = daemon_counter(d, "raft.reads");
+
+	if ((r = store_open(&n->st, c->data_dir, NULL, eb)) < 0)
+		goto fail;
+	memset(&o, 0, sizeof(o));
+	o.id = n->id;
+	/* raft_multiplier 1..10 scales Consul's timings; 5 (the default)
+	 * gives a 1-2 s election timeout and a 100 ms heartbeat */
+	o.election_ticks = (unsigned)(2 * c->raft_multiplier);
+	o.heartbeat_ticks = 1;
+	o.pre_vote = true;
+	o.check_quorum = true;
+	o.seed = n->id ^ (uint64_t)ev_time();
+	n->raft = raft_new(&o);
+	if (n->raft == NULL) {
+		r = errbuf_set(eb, -ENOMEM, "raft: cannot create");
+		goto fail;
+	}
+	if ((r = load_state(n, eb)) < 0)
+		goto fail;
+	if ((r = transport_open(n->loop, c->bind_addr, (int)c->port_server,
+		 n->id, c->datacenter, transport_recv, n, &n->tr, eb)) < 0)
+		goto fail;
+	transport_set_self_addr(n->tr, n->addr);
+	for (size_t i = 0; i < n->npeers; i++)
+		transport_set_peer(n->tr, n->peers[i].id, n->peers[i].addr);
+	sync_peers(n);
+	n->last_role = raft_role(n->raft);
+	log_info("raft: server %016llx at %s, %zu known peer(s)",
+	    (unsigned long long)n->id, n->addr, n->npeers);
+
+	ipc_server_on(d->rpc, IPC_RAFT_APPLY, ipc_apply_handler, n);
+	ipc_server_on(d->rpc, IPC_KV_READ, ipc_apply_handler, n);
+	ipc_server_on(d->rpc, IPC_RAFT_STATE, ipc_state_handler, n);
+
+	ev_timer_init(&n->tick_w, tick_cb, NODE_TICK_S, NODE_TICK_S);
+	n->tick_w.data = n;
+	ev_timer_start(n->loop, &n->tick_w);
+	ev_prepare_init(&n->prep_w, prepare_cb);
+	n->prep_w.data = n;
+	ev_prepare_start(n->loop, &n->prep_w);
+	maybe_bootstrap(n);
+	d->priv = n;
+	the_node = n;
+	return 0;
+fail:
+	transport_close(n->tr);
+	raft_free(n->raft);
+	store_close(n->st);
+	free(n->peers);
+	free(n);
+	return r;
+}
+
+static void
+stop_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct node *n = w->data;
+
+	(void)loop;
+	(void)revents;
+	daemon_stopped(n->d);
+}
+
+void
+node_stop(struct daemon *d)
+{
+	struct node *n = d->priv;
+
+	if (n == NULL || raft_role(n->raft) != RAFT_LEADER ||
+	    raft_get_config(n->raft)->n < 2) {
+		daemon_stopped(d);
+		return;
+	}
+	/* hand leadership over first so the cluster does not wait for an
+	 * election timeout (thesis 3.10) */
+	if (raft_transfer_leadership(n->raft, RAFT_NONE) == 0)
+		log_info("raft: transferring leadership before stopping");
+	ev_timer_init(&n->stop_w, stop_timer_cb, STOP_TRANSFER_S, 0);
+	n->stop_w.data = n;
+	ev_timer_start(n->loop, &n->stop_w);
+}
+
+void
+node_close(struct daemon *d)
+{
+	struct node *n = d->priv;
+
+	if (n == NULL)
+		return;
+	ev_timer_stop(n->loop, &n->tick_w);
+	ev_timer_stop(n->loop, &n->stop_w);
+	ev_prepare_stop(n->loop, &n->prep_w);
+	while (n->jobs != NULL)
+		job_error(n->jobs, -ESHUTDOWN, "raftd is stopping");
+	while (n->fwds != NULL) {
+		struct fwd *f = n->fwds;
+
+		n->fwds = f->next;
+		ipc_reply_error(f->req, -ESHUTDOWN, "raftd is stopping");
+		free(f);
+	}
+	transport_close(n->tr);
+	raft_free(n->raft);
+	store_close(n->st);
+	free(n->peers);
+	free(n);
+	d->priv = NULL;
+	the_node = NULL;
+}
+
+void
+node_status(struct daemon *d, struct ipc_status *st)
+{
+	struct node *n = d->priv;
+
+	if (n == NULL)
+		return;
+	daemon_status_info(st, "raft.state", "%s",
+	    raft_role_name(raft_role(n->raft)));
+	daemon_status_info(st, "raft.term", "%llu",
+	    (unsigned long long)raft_term(n->raft));
+	daemon_status_info(st, "raft.commit_index", "%llu",
+	    (unsigned long long)raft_commit_index(n->raft));
+	daemon_status_info(st, "raft.applied_index", "%llu",
+	    (unsigned long long)raft_applied_index(n->raft));
+	daemon_status_info(st, "raft.last_log_index", "%llu",
+	    (unsigned long long)raft_last_index(n->raft));
+	daemon_status_info(st, "raft.num_peers", "%zu",
+	    raft_get_config(n->raft)->n ? raft_get_config(n->raft)->n - 1
+					: 0);
+	daemon_status_info(st, "raft.leader", "%016llx",
+	    (unsigned long long)raft_leader(n->raft));
+	daemon_status_info(st, "raft.stalled", "%s",
+	    n->stalled ? "true" : "false");
+}

@@ -1,0 +1,263 @@
+"""test_raft.py - three real cairn-raftd servers on loopback (127.0.0.1-3):
+election, replication, forwarding from followers, kill -9 of the leader
+with no acknowledged write lost, catch-up after restart, servers added to a
+-bootstrap cluster, graceful leadership transfer, and a corrupted store
+refused at start."""
+import os
+import random
+import signal
+import time
+
+from harness import (Notify, Proc, TmpDir, Timeout, binary, cairn, main,
+                     test, wait_for)
+
+PORT = 20000 + (os.getpid() % 5000)
+
+
+class Server:
+    def __init__(self, tmp, i, args, port=PORT):
+        self.i = i
+        self.name = "s%d" % i
+        self.ip = "127.0.0.%d" % i
+        self.data = os.path.join(tmp.path, "d%d" % i)
+        self.tmp = tmp
+        self.args = ["-server", "-data-dir", self.data, "-bind", self.ip,
+                     "-server-port", str(port), "-node", self.name] + args
+        self.p = None
+        self.n = None
+
+    def start(self, wait=True):
+        if self.n is None:
+            self.n = Notify_for(self.tmp, self.name)
+        self.p = Proc([binary("cairn-raftd")] + self.args, self.tmp.path,
+                      "%s.%d" % (self.name, int(time.monotonic() * 1000)),
+                      env={"NOTIFY_SOCKET": self.n.path})
+        if wait:
+            self.n.wait("READY=1", 30)
+        return self
+
+    def kill(self):
+        self.p.signal(signal.SIGKILL)
+        self.p.wait(10)
+
+    def stop(self):
+        if self.p is not None:
+            self.p.stop()
+
+    def raft(self, *args, timeout_ms=3000):
+        return cairn("debug-raft", "-data-dir=" + self.data,
+                     "-timeout=%d" % timeout_ms, *args, timeout=timeout_ms / 1000 + 10)
+
+    def state(self):
+        r = self.raft("state", timeout_ms=1000)
+        if r.returncode != 0:
+            return None
+        st = {"peers": []}
+        for line in r.stdout.splitlines():
+            k, v = line.split(" = ", 1)
+            if k == "peer":
+                st["peers"].append(v)
+            else:
+                st[k] = v
+        return st
+
+    def put(self, key, val, **kw):
+        return self.raft("put", key, val, **kw)
+
+    def get(self, key, mode="default"):
+        r = self.raft("get", key, mode)
+        if r.returncode == 2:
+            return None
+        assert r.returncode == 0, r.stderr
+        rows = [l for l in r.stdout.splitlines() if l.startswith("row = ")]
+        return rows[0].split(" ", 5)[5] if rows else None
+
+
+class Notify_for(Notify):
+    def __init__(self, tmp, name):
+        d = os.path.join(tmp.path, "n-" + name)
+        os.makedirs(d, exist_ok=True)
+        Notify.__init__(self, d)
+
+
+def leader_of(servers, timeout=15):
+    def find():
+        leaders = []
+        for s in servers:
+            st = s.state()
+            if st and st["role"] == "leader":
+                leaders.append((int(st["term"]), s))
+        if not leaders:
+            return None
+        return max(leaders, key=lambda x: x[0])[1]
+    return wait_for(find, timeout, "a leader")
+
+
+def cluster(tmp, n=3):
+    ss = []
+    for i in range(1, n + 1):
+        peers = []
+        for j in range(1, n + 1):
+            if j != i:
+                peers += ["-raft-peer", "s%d=127.0.0.%d:%d" % (j, j, PORT)]
+        ss.append(Server(tmp, i, ["-bootstrap-expect", str(n)] + peers))
+    for s in ss:
+        s.start()
+    return ss
+
+
+def stop_all(ss):
+    for s in ss:
+        s.stop()
+
+
+@test
+def three_servers_elect_replicate_and_forward():
+    tmp = TmpDir()
+    ss = cluster(tmp)
+    try:
+        lead = leader_of(ss)
+        others = [s for s in ss if s is not lead]
+        r = lead.put("a", "1")
+        assert r.returncode == 0 and "ok = true" in r.stdout, r
+        # a follower forwards writes and reads to the leader
+        r = others[0].put("b", "2")
+        assert r.returncode == 0 and "ok = true" in r.stdout, r.stderr
+        assert others[1].get("a") == "1"
+        assert others[1].get("b", "consistent") == "2"
+        # every server applies everything
+        for s in ss:
+            wait_for(lambda: s.get("b", "stale") == "2", 5, "b on " + s.name)
+        # exactly one leader, all agree on it and on the voters
+        sts = [s.state() for s in ss]
+        assert len({st["leader"] for st in sts}) == 1, sts
+        assert all(len(st["peers"]) == 3 and all("voter" in p and "nonvoter" not in p
+                                                 for p in st["peers"]) for st in sts), sts
+    finally:
+        stop_all(ss)
+        tmp.cleanup()
+
+
+@test
+def leader_kill_loses_no_acknowledged_write_and_node_catches_up():
+    tmp = TmpDir()
+    ss = cluster(tmp)
+    try:
+        lead = leader_of(ss)
+        acked = {}
+        for i in range(40):
+            s = random.choice(ss)
+            r = s.put("k%d" % i, "v%d" % i)
+            if r.returncode == 0 and "ok = true" in r.stdout:
+                acked["k%d" % i] = "v%d" % i
+        assert len(acked) == 40, acked
+        old_term = int(lead.state()["term"])
+        lead.kill()
+        rest = [s for s in ss if s is not lead]
+        t0 = time.monotonic()
+        new = leader_of(rest, timeout=15)
+        print("  new leader %s after %.2fs" % (new.name, time.monotonic() - t0))
+        assert new is not lead and int(new.state()["term"]) > old_term
+        for k, v in acked.items():
+            assert new.get(k, "consistent") == v, k
+        # writes go on with one server down
+        for i in range(40, 60):
+            r = random.choice(rest).put("k%d" % i, "v%d" % i)
+            assert r.returncode == 0 and "ok = true" in r.stdout, r.stderr
+            acked["k%d" % i] = "v%d" % i
+        # the old leader restarts from its disk and catches up by log
+        lead.start()
+        wait_for(lambda: lead.get("k59", "stale") == "v59", 15, "catch-up")
+        for k, v in acked.items():
+            assert lead.get(k, "stale") == v, k
+        st = lead.state()
+        assert st["role"] == "follower", st
+    finally:
+        stop_all(ss)
+        tmp.cleanup()
+
+
+@test
+def bootstrap_server_adds_servers_that_join_later():
+    # the seed's flow: one server -bootstrap, two more known to it later
+    tmp = TmpDir()
+    s1 = Server(tmp, 1, ["-bootstrap",
+                         "-raft-peer", "s2=127.0.0.2:%d" % PORT,
+                         "-raft-peer", "s3=127.0.0.3:%d" % PORT])
+    s2 = Server(tmp, 2, [])
+    s3 = Server(tmp, 3, [])
+    ss = [s1, s2, s3]
+    try:
+        s1.start()
+        assert leader_of([s1]) is s1
+        r = s1.put("x", "1")
+        assert r.returncode == 0, r.stderr
+        s2.start()
+        s3.start()
+        out = s2.p.output()
+        # not bootstrapping and no cluster yet: they wait, no election
+        wait_for(lambda: "waiting to be added by a leader" in s2.p.output(), 10,
+                 "s2 waiting message")
+
+        def all_voters():
+            st = s1.state()
+            return st and len(st["peers"]) == 3 and \
+                all(" voter" in p for p in st["peers"])
+        wait_for(all_voters, 30, "s2 and s3 promoted to voters")
+        for s in (s2, s3):
+            wait_for(lambda: s.get("x", "stale") == "1", 10, "x on " + s.name)
+        # now the three are equals: losing the first still leaves a quorum
+        s1.kill()
+        new = leader_of([s2, s3], timeout=15)
+        r = new.put("y", "2")
+        assert r.returncode == 0 and "ok = true" in r.stdout, r.stderr
+        del out
+    finally:
+        stop_all(ss)
+        tmp.cleanup()
+
+
+@test
+def graceful_stop_of_leader_transfers_leadership():
+    tmp = TmpDir()
+    ss = cluster(tmp)
+    try:
+        lead = leader_of(ss)
+        lead.p.signal(signal.SIGTERM)
+        assert lead.p.wait(10) == 0
+        assert "transferring leadership" in lead.p.output()
+        rest = [s for s in ss if s is not lead]
+        new = leader_of(rest, timeout=5)
+        r = new.put("z", "1")
+        assert r.returncode == 0 and "ok = true" in r.stdout, r.stderr
+    finally:
+        stop_all(ss)
+        tmp.cleanup()
+
+
+@test
+def corrupted_store_is_refused_at_start():
+    tmp = TmpDir()
+    s = Server(tmp, 1, ["-bootstrap"])
+    try:
+        s.start()
+        leader_of([s])
+        for i in range(5):
+            assert s.put("c%d" % i, "marker-%d" % i).returncode == 0
+        s.stop()
+        path = os.path.join(s.data, "raft", "data.mdb")
+        size = os.path.getsize(path)
+        with open(path, "r+b") as f:
+            f.truncate(size // 3)
+        s.start(wait=False)
+        rc = s.p.wait(15)
+        assert rc == 1, rc
+        out = s.p.output()
+        assert os.path.join(s.data, "raft") in out, out
+    finally:
+        s.stop()
+        tmp.cleanup()
+
+
+if __name__ == "__main__":
+    main()
