@@ -8,3 +8,8 @@ for x in "$b"/tests/bench/bench_*; do
 	echo "== ${x##*/}"
 	"$x" "${BENCH_SECONDS:-3}" || exit 1
 done
+for x in tests/bench/bench_*.py; do
+	[ -f "$x" ] || continue
+	echo "== ${x##*/}"
+	CAIRN_BUILD="$(pwd)/$b" python3 "$x" || exit 1
+done
