@@ -132,6 +132,8 @@ struct cairn_conf {
 	uint64_t session_ttl_min_ms;	   /* 10s */
 	bool translate_wan_addrs;
 	int64_t raft_multiplier;	   /* performance.raft_multiplier 1..10, default 5 */
+	int64_t raft_snapshot_threshold;   /* entries between snapshots, 16384 */
+	int64_t raft_trailing_logs;	   /* entries kept behind a snapshot, 10240 */
 	int64_t protocol;		   /* 2 */
 	int64_t raft_protocol;		   /* 3 */
 

@@ -13,9 +13,13 @@
  * with an error, and retries every tick: nothing is acknowledged that is
  * not durable, and nothing crashes. */
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "fsm.h"
@@ -31,6 +35,8 @@
 #define WRITE_TIMEOUT_S 30.0
 #define FWD_TIMEOUT_S 30.0
 #define STOP_TRANSFER_S 2.0
+#define SNAP_CHUNK (1024 * 1024) /* InstallSnapshot chunk */
+#define SNAP_HDR 32		  /* index, term, offset, total */
 
 struct peer {
 	uint64_t id;
@@ -92,7 +98,14 @@ struct node {
 	struct raft_ready stalled_rd;
 	char stall_reason[256];
 	uint64_t *c_proposed, *c_applied, *c_forwarded, *c_persist_errors,
-	    *c_reads;
+	    *c_reads, *c_snapshots, *c_snap_installed;
+	/* snapshots: the newest local one, and one being received */
+	char snap_path[PATH_MAX], in_path[PATH_MAX];
+	char meta_path[PATH_MAX];
+	bool snap_restored; /* state installed, raft side not yet */
+	int in_fd;
+	uint64_t in_index, in_term, in_total, in_received;
+	bool in_complete;
 };
 
 static struct node *the_node;
@@ -424,6 +437,126 @@ ipc_state_handler(struct ipc_req *req, void *arg)
 
 /* ------------------------------------------------------------ network */
 
+/* incoming.meta: index u64, term u64, then the configuration bytes */
+static int
+write_sidecar(struct node *n, const struct store_snapshot *ss,
+    struct errbuf *eb)
+{
+	uint8_t hdr[16];
+	int fd, ok;
+
+	be64_set(hdr, ss->index);
+	be64_set(hdr + 8, ss->term);
+	fd = open(n->meta_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+	    0600);
+	if (fd < 0)
+		return errbuf_set(eb, -errno, "%s: %s", n->meta_path,
+		    strerror(errno));
+	ok = write(fd, hdr, sizeof(hdr)) == (ssize_t)sizeof(hdr) &&
+	     (ss->config_len == 0 ||
+		 write(fd, ss->config, ss->config_len) ==
+		     (ssize_t)ss->config_len) &&
+	     fsync(fd) == 0;
+	close(fd);
+	if (!ok)
+		return errbuf_set(eb, -EIO, "%s: cannot write", n->meta_path);
+	return 0;
+}
+
+/* finish_install - after a crash between installing a received snapshot's
+ * state and recording it on the raft side, record it now. */
+static int
+finish_install(struct node *n, struct errbuf *eb)
+{
+	uint8_t buf[65536];
+	struct store_snapshot ss;
+	struct store_batch b;
+	uint64_t applied, snap_index;
+	ssize_t k;
+	int fd, r;
+
+	fd = open(n->meta_path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	k = read(fd, buf, sizeof(buf));
+	close(fd);
+	if ((r = store_state_applied(n->st, &applied)) < 0 ||
+	    (r = store_log_bounds(n->st, NULL, NULL, &snap_index)) < 0)
+		return errbuf_set(eb, r, "%s: %s", n->meta_path, strerror(-r));
+	if (k >= 16 && be64_get(buf) == applied && snap_index < applied) {
+		memset(&ss, 0, sizeof(ss));
+		ss.index = be64_get(buf);
+		ss.term = be64_get(buf + 8);
+		ss.config = buf + 16;
+		ss.config_len = (size_t)k - 16;
+		memset(&b, 0, sizeof(b));
+		b.snapshot = &ss;
+		b.truncate_from = 1;
+		if ((r = store_save(n->st, &b, eb)) < 0)
+			return r;
+		log_info("raft: finished installing snapshot %llu",
+		    (unsigned long long)ss.index);
+	}
+	unlink(n->meta_path);
+	return 0;
+}
+
+static void
+incoming_reset(struct node *n)
+{
+	if (n->in_fd >= 0)
+		close(n->in_fd);
+	n->in_fd = -1;
+	n->in_complete = false;
+	n->in_received = n->in_total = 0;
+}
+
+/* receive_chunk - assemble a snapshot streamed by the leader into
+ * <data>/raft/incoming.mdb; out-of-order or foreign chunks restart it. */
+static void
+receive_chunk(struct node *n, const uint8_t *p, size_t len)
+{
+	uint64_t index = be64_get(p), term = be64_get(p + 8);
+	uint64_t off = be64_get(p + 16), total = be64_get(p + 24);
+	size_t dlen = len - SNAP_HDR;
+
+	if (off == 0) {
+		incoming_reset(n);
+		n->in_fd = open(n->in_path,
+		    O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		if (n->in_fd < 0) {
+			log_warn("raft: %s", n->in_path);
+			return;
+		}
+		n->in_index = index;
+		n->in_term = term;
+		n->in_total = total;
+	}
+	if (n->in_fd < 0 || index != n->in_index || term != n->in_term ||
+	    off != n->in_received || total != n->in_total ||
+	    off + dlen > total) {
+		incoming_reset(n);
+		return;
+	}
+	if (pwrite(n->in_fd, p + SNAP_HDR, dlen, (off_t)off) !=
+	    (ssize_t)dlen) {
+		log_warn("raft: writing %s", n->in_path);
+		incoming_reset(n);
+		return;
+	}
+	n->in_received += dlen;
+	if (n->in_received == n->in_total) {
+		if (fsync(n->in_fd) < 0) {
+			log_warn("raft: fsync %s", n->in_path);
+			incoming_reset(n);
+			return;
+		}
+		close(n->in_fd);
+		n->in_fd = -1;
+		n->in_complete = true;
+	}
+}
+
 static void
 transport_recv(struct transport *t, uint64_t from, uint8_t kind,
     const uint8_t *p, size_t len, void *arg)
@@ -447,6 +580,14 @@ transport_recv(struct transport *t, uint64_t from, uint8_t kind,
 			raft_msg_free(&m);
 			return;
 		}
+		if (m.type == RAFT_MSG_SNAPSHOT &&
+		    m.snap_index > raft_commit_index(n->raft) &&
+		    (!n->in_complete || n->in_index != m.snap_index ||
+			n->in_term != m.snap_term)) {
+			/* its data did not arrive whole: the leader resends */
+			raft_msg_free(&m);
+			return;
+		}
 		if ((m.type == RAFT_MSG_APPEND ||
 			m.type == RAFT_MSG_HEARTBEAT ||
 			m.type == RAFT_MSG_SNAPSHOT) &&
@@ -454,6 +595,8 @@ transport_recv(struct transport *t, uint64_t from, uint8_t kind,
 			n->last_contact = ev_now(n->loop);
 		raft_step(n->raft, &m);
 		raft_msg_free(&m);
+	} else if (kind == TRANSPORT_SNAPSHOT && len >= SNAP_HDR) {
+		receive_chunk(n, p, len);
 	} else if (kind == TRANSPORT_FORWARD && len >= 9) {
 		uint8_t dir = p[0];
 		uint32_t id = be32_get(p + 1);
@@ -482,6 +625,52 @@ transport_recv(struct transport *t, uint64_t from, uint8_t kind,
 	}
 }
 
+/* stream_snapshot - send our newest snapshot file to peer in chunks
+ * (thesis 5.1: InstallSnapshot); the SNAPSHOT message follows on the same
+ * connection, so it arrives after the last chunk.  Returns 0 or -errno. */
+static int
+stream_snapshot(struct node *n, const struct raft_msg *m)
+{
+	uint8_t *chunk;
+	struct stat st;
+	uint64_t off = 0;
+	ssize_t k;
+	int fd, r = 0;
+
+	fd = open(n->snap_path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		r = -errno;
+		log_warn("raft: snapshot %s for server %016llx", n->snap_path,
+		    (unsigned long long)m->to);
+		if (fd >= 0)
+			close(fd);
+		return r;
+	}
+	chunk = xmalloc(SNAP_HDR + SNAP_CHUNK);
+	do {
+		k = pread(fd, chunk + SNAP_HDR, SNAP_CHUNK, (off_t)off);
+		if (k < 0) {
+			r = -errno;
+			break;
+		}
+		be64_set(chunk, m->snap_index);
+		be64_set(chunk + 8, m->snap_term);
+		be64_set(chunk + 16, off);
+		be64_set(chunk + 24, (uint64_t)st.st_size);
+		r = transport_send(n->tr, m->to, TRANSPORT_SNAPSHOT, chunk,
+		    SNAP_HDR + (size_t)k);
+		off += (uint64_t)k;
+	} while (r == 0 && off < (uint64_t)st.st_size && k > 0);
+	free(chunk);
+	close(fd);
+	if (r == 0)
+		log_info("raft: sending snapshot at index %llu (%lld bytes) to "
+			 "server %016llx",
+		    (unsigned long long)m->snap_index, (long long)st.st_size,
+		    (unsigned long long)m->to);
+	return r;
+}
+
 static void
 send_msgs(struct node *n, const struct raft_ready *rd)
 {
@@ -489,6 +678,9 @@ send_msgs(struct node *n, const struct raft_ready *rd)
 	size_t i;
 
 	for (i = 0; i < rd->n_msgs; i++) {
+		if (rd->msgs[i].type == RAFT_MSG_SNAPSHOT &&
+		    stream_snapshot(n, &rd->msgs[i]) < 0)
+			continue; /* the leader retries after a timeout */
 		buf_reset(&b);
 		rpc_encode_msg(&b, &rd->msgs[i]);
 		transport_send(n->tr, rd->msgs[i].to, TRANSPORT_RAFT, b.data,
@@ -614,6 +806,9 @@ process(struct node *n, const struct raft_ready *rd, int stage)
 	if (stage == 0) {
 		struct store_batch b;
 
+		struct store_snapshot ss;
+		struct buf cb = BUF_INIT;
+
 		memset(&b, 0, sizeof(b));
 		b.set_hard_state = rd->hard_state_changed;
 		b.term = rd->term;
@@ -623,10 +818,45 @@ process(struct node *n, const struct raft_ready *rd, int stage)
 			b.entries = rd->entries;
 			b.n_entries = rd->n_entries;
 		}
-		if ((b.set_hard_state || b.n_entries > 0) &&
+		if (rd->snapshot != NULL) {
+			/* the leader's snapshot replaces our state and whole
+			 * log.  Order: note the meta in incoming.meta, install
+			 * the state, then record it on the raft side; a crash
+			 * in between is finished by load_state. */
+			raft_config_encode(&rd->snapshot->config, &cb);
+			memset(&ss, 0, sizeof(ss));
+			ss.index = rd->snapshot->index;
+			ss.term = rd->snapshot->term;
+			ss.config = cb.data;
+			ss.config_len = cb.len;
+			b.snapshot = &ss;
+			b.truncate_from = 1;
+			if (!n->snap_restored) {
+				if ((r = write_sidecar(n, &ss, &eb)) < 0 ||
+				    (r = store_state_restore(n->st, n->in_path,
+					 &eb)) < 0) {
+					buf_free(&cb);
+					stall(n, rd, 0, eb.msg);
+					return -1;
+				}
+				n->snap_restored = true;
+				n->in_complete = false;
+			}
+		}
+		if ((b.set_hard_state || b.n_entries > 0 || b.snapshot) &&
 		    (r = store_save(n->st, &b, &eb)) < 0) {
+			buf_free(&cb);
 			stall(n, rd, 0, eb.msg);
 			return -1;
+		}
+		buf_free(&cb);
+		if (rd->snapshot != NULL) {
+			n->snap_restored = false;
+			unlink(n->meta_path);
+			(*n->c_snap_installed)++;
+			log_info("raft: installed snapshot at index %llu from "
+				 "the leader",
+			    (unsigned long long)rd->snapshot->index);
 		}
 		send_msgs(n, rd);
 	}
@@ -684,6 +914,55 @@ log_role_change(struct node *n)
 	n->last_leader = leader;
 }
 
+/* maybe_snapshot - every raft_snapshot_threshold applied entries, copy
+ * the state to snapshot.mdb, compact the log behind it (keeping
+ * raft_trailing_logs entries) and record it. */
+static void
+maybe_snapshot(struct node *n)
+{
+	const struct cairn_conf *c = &n->d->conf;
+	const struct raft_config *cfg;
+	uint64_t applied = raft_applied_index(n->raft), si, st, at;
+	struct store_snapshot ss;
+	struct store_batch b;
+	struct buf cb = BUF_INIT;
+	struct errbuf eb;
+
+	raft_get_snapshot(n->raft, &si, &st, &cfg);
+	if (applied < si + (uint64_t)c->raft_snapshot_threshold)
+		return;
+	if (store_state_snapshot(n->st, n->snap_path, &at, &eb) < 0) {
+		log_warnx("raft: snapshot: %s", eb.msg);
+		return;
+	}
+	if (at != applied || raft_compact(n->raft, at,
+				 (size_t)c->raft_trailing_logs) < 0) {
+		log_warnx("raft: snapshot at %llu does not match applied %llu",
+		    (unsigned long long)at, (unsigned long long)applied);
+		return;
+	}
+	raft_get_snapshot(n->raft, &si, &st, &cfg);
+	raft_config_encode(cfg, &cb);
+	memset(&ss, 0, sizeof(ss));
+	ss.index = si;
+	ss.term = st;
+	ss.config = cb.data;
+	ss.config_len = cb.len;
+	memset(&b, 0, sizeof(b));
+	b.snapshot = &ss;
+	if (raft_first_index(n->raft) > 1)
+		b.compact_to = raft_first_index(n->raft) - 1;
+	if (store_save(n->st, &b, &eb) < 0)
+		log_warnx("raft: recording snapshot %llu: %s",
+		    (unsigned long long)si, eb.msg);
+	else
+		log_info("raft: snapshot at index %llu; log starts at %llu",
+		    (unsigned long long)si,
+		    (unsigned long long)raft_first_index(n->raft));
+	(*n->c_snapshots)++;
+	buf_free(&cb);
+}
+
 static void
 pump(struct node *n)
 {
@@ -698,6 +977,7 @@ pump(struct node *n)
 		raft_advance(n->raft, &rd);
 	}
 	serve_applied_reads(n);
+	maybe_snapshot(n);
 	log_role_change(n);
 	sync_peers(n);
 	/* stopping: leadership has moved on, nothing keeps us */
@@ -883,6 +1163,8 @@ load_state(struct node *n, struct errbuf *eb)
 
 	memset(&snap, 0, sizeof(snap));
 	memset(&meta, 0, sizeof(meta));
+	if ((r = finish_install(n, eb)) < 0)
+		return r;
 	if ((r = store_load(n->st, &term, &vote, &snap, &ents, &ne, eb)) < 0)
 		return r;
 	if ((r = store_state_applied(n->st, &applied)) < 0) {
@@ -951,6 +1233,15 @@ node_init(struct daemon *d, struct errbuf *eb)
 	n->c_forwarded = daemon_counter(d, "raft.forwarded");
 	n->c_persist_errors = daemon_counter(d, "raft.persist_errors");
 	n->c_reads = daemon_counter(d, "raft.reads");
+	n->c_snapshots = daemon_counter(d, "raft.snapshots");
+	n->c_snap_installed = daemon_counter(d, "raft.snapshots_installed");
+	n->in_fd = -1;
+	snprintf(n->snap_path, sizeof(n->snap_path), "%s/raft/snapshot.mdb",
+	    c->data_dir);
+	snprintf(n->in_path, sizeof(n->in_path), "%s/raft/incoming.mdb",
+	    c->data_dir);
+	snprintf(n->meta_path, sizeof(n->meta_path), "%s/raft/incoming.meta",
+	    c->data_dir);
 
 	if ((r = store_open(&n->st, c->data_dir, NULL, eb)) < 0)
 		goto fail;
@@ -1053,6 +1344,8 @@ node_close(struct daemon *d)
 		free(f);
 	}
 	transport_close(n->tr);
+	if (n->in_fd >= 0)
+		close(n->in_fd);
 	raft_free(n->raft);
 	store_close(n->st);
 	free(n->peers);

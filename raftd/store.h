@@ -198,6 +198,12 @@ int store_load(struct store *s, uint64_t *term, uint64_t *vote,
  * the store still reads and the same batch may be retried once there is
  * room (e.g. after compaction or with a larger map).  -EIO: other failure.
  *
+ * LMDB can reuse the pages a commit freed only after one more commit, so
+ * when a batch deleted entries a second, tiny commit follows (best
+ * effort): the space compaction frees is usable by the very next batch.
+ * A map so full that even the deletions find no page fails with -ENOSPC
+ * too; then only a larger map helps.
+ *
  * Ownership: b and what it points to are borrowed for the call.
  */
 int store_save(struct store *s, const struct store_batch *b,

@@ -1900,6 +1900,15 @@ raft_entry_at(const struct raft *r, uint64_t index)
 	return entry_at(r, index);
 }
 
+void
+raft_get_snapshot(const struct raft *r, uint64_t *index, uint64_t *term,
+    const struct raft_config **config)
+{
+	*index = r->snap_index;
+	*term = r->snap_term;
+	*config = &r->snap_config;
+}
+
 const struct raft_config *
 raft_get_config(const struct raft *r)
 {

@@ -259,6 +259,10 @@ uint64_t raft_last_index(const struct raft *r);
 uint64_t raft_first_index(const struct raft *r); /* first entry in the log */
 /* raft_entry_at - borrowed entry at index, or NULL if not in the log */
 const struct raft_entry *raft_entry_at(const struct raft *r, uint64_t index);
+/* raft_get_snapshot - the newest snapshot's index and term (0 if none) and
+ * its configuration (borrowed) */
+void raft_get_snapshot(const struct raft *r, uint64_t *index, uint64_t *term,
+    const struct raft_config **config);
 /* raft_get_config - borrowed latest configuration (committed or not) */
 const struct raft_config *raft_get_config(const struct raft *r);
 const char *raft_role_name(enum raft_role role);

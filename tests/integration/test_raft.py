@@ -93,10 +93,10 @@ def leader_of(servers, timeout=15):
     return wait_for(find, timeout, "a leader")
 
 
-def cluster(tmp, n=3):
+def cluster(tmp, n=3, extra=()):
     ss = []
     for i in range(1, n + 1):
-        peers = []
+        peers = list(extra)
         for j in range(1, n + 1):
             if j != i:
                 peers += ["-raft-peer", "s%d=127.0.0.%d:%d" % (j, j, PORT)]
@@ -172,6 +172,43 @@ def leader_kill_loses_no_acknowledged_write_and_node_catches_up():
             assert lead.get(k, "stale") == v, k
         st = lead.state()
         assert st["role"] == "follower", st
+    finally:
+        stop_all(ss)
+        tmp.cleanup()
+
+
+@test
+def far_behind_follower_catches_up_by_snapshot_and_restarts_from_one():
+    tmp = TmpDir()
+    cfg = os.path.join(tmp.path, "snap.json")
+    with open(cfg, "w") as f:
+        f.write('{"raft_snapshot_threshold": 40, "raft_trailing_logs": 8}')
+    ss = cluster(tmp, extra=["-config-file", cfg])
+    try:
+        lead = leader_of(ss)
+        behind = [s for s in ss if s is not lead][0]
+        behind.kill()
+        up = [s for s in ss if s is not behind]
+        for i in range(150):
+            r = random.choice(up).put("s%d" % i, "v%d" % i)
+            assert r.returncode == 0 and "ok = true" in r.stdout, r.stderr
+        # the leader has compacted its log past what `behind` holds
+        wait_for(lambda: "raft: snapshot at index" in lead.p.output(), 10,
+                 "a snapshot on the leader")
+        behind.start()
+        wait_for(lambda: behind.get("s149", "stale") == "v149", 20,
+                 "catch-up by snapshot")
+        assert "installed snapshot" in behind.p.output(), behind.p.output()
+        for i in range(150):
+            assert behind.get("s%d" % i, "stale") == "v%d" % i, i
+        # writes go on, and a server restarts from snapshot + log tail
+        r = lead.put("after", "1")
+        assert r.returncode == 0, r.stderr
+        wait_for(lambda: behind.get("after", "stale") == "1", 10, "after")
+        behind.stop()
+        behind.start()
+        wait_for(lambda: behind.get("after", "stale") == "1", 10, "restart")
+        assert behind.get("s0", "stale") == "v0"
     finally:
         stop_all(ss)
         tmp.cleanup()
