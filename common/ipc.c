@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <nanomsg/nn.h>
+#include <nanomsg/pubsub.h>
 #include <nanomsg/reqrep.h>
 
 #include "buf.h"
@@ -885,4 +886,171 @@ ipc_call_sync(const char *path, uint16_t type, const void *body, void *rep,
 out:
 	nn_close(s);
 	return r;
+}
+
+/* ------------------------------------------------------------ pub/sub */
+
+struct ipc_pub {
+	int sock;
+	char *path;
+	uint64_t dropped;
+};
+
+struct ipc_sub {
+	struct ev_loop *loop;
+	int sock;
+	int rcvfd;
+	ev_io rcv_w;
+	ipc_event_fn fn;
+	void *arg;
+};
+
+int
+ipc_pub_open(const char *path, struct ipc_pub **out, struct errbuf *eb)
+{
+	struct ipc_pub *p;
+	char url[160];
+	int r;
+
+	*out = NULL;
+	if ((r = make_url(url, sizeof(url), path, eb)) < 0)
+		return r;
+	if (access(path, F_OK) == 0) {
+		if (socket_is_live(path))
+			return errbuf_set(eb, -EADDRINUSE,
+			    "%s: another process is already publishing there",
+			    path);
+		unlink(path);
+	}
+	p = xcalloc(1, sizeof(*p));
+	p->path = xstrdup(path);
+	p->sock = nn_socket(AF_SP, NN_PUB);
+	if (p->sock < 0) {
+		r = nn_err(eb, "socket for", path);
+		goto fail0;
+	}
+	set_sockopts(p->sock);
+	if (nn_bind(p->sock, url) < 0) {
+		r = nn_err(eb, "bind", path);
+		nn_close(p->sock);
+		goto fail0;
+	}
+	*out = p;
+	return 0;
+fail0:
+	free(p->path);
+	free(p);
+	return r;
+}
+
+int
+ipc_publish(struct ipc_pub *p, uint16_t type, const void *body)
+{
+	const struct ipc_type_info *ti = ipc_type_lookup(type);
+	struct ipc_hdr h;
+	struct buf b = BUF_INIT;
+	int r;
+
+	if (ti == NULL)
+		return -EINVAL;
+	memset(&h, 0, sizeof(h));
+	h.type = type;
+	if ((r = frame(&b, &h, ti->req, body)) == 0 &&
+	    nn_send(p->sock, b.data, b.len, NN_DONTWAIT) < 0) {
+		r = -nn_errno();
+		p->dropped++;
+	}
+	buf_free(&b);
+	return r;
+}
+
+void
+ipc_pub_close(struct ipc_pub *p)
+{
+	if (p == NULL)
+		return;
+	nn_close(p->sock);
+	unlink(p->path);
+	free(p->path);
+	free(p);
+}
+
+static void
+sub_read_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct ipc_sub *s = w->data;
+	int i;
+
+	(void)loop;
+	(void)revents;
+	for (i = 0; i < IPC_DRAIN_MAX; i++) {
+		const struct ipc_type_info *ti;
+		struct ipc_hdr h;
+		struct errbuf eb;
+		void *msg = NULL, *body;
+		int n = nn_recv(s->sock, &msg, NN_MSG, NN_DONTWAIT);
+
+		if (n < 0)
+			return;
+		if (ipc_hdr_decode(msg, (size_t)n, &h, &eb) == 0 &&
+		    (ti = ipc_type_lookup(h.type)) != NULL &&
+		    (body = calloc(1, ti->req->size)) != NULL) {
+			if (cdc_decode(ti->req, (uint8_t *)msg + IPC_HDR_LEN,
+				h.len, body, &eb) == 0) {
+				s->fn(h.type, body, s->arg);
+				cdc_free(ti->req, body);
+			}
+			free(body);
+		}
+		nn_freemsg(msg);
+	}
+}
+
+int
+ipc_sub_open(struct ev_loop *loop, const char *path, ipc_event_fn fn,
+    void *arg, struct ipc_sub **out, struct errbuf *eb)
+{
+	struct ipc_sub *s;
+	char url[160];
+	size_t sz = sizeof(int);
+	int r;
+
+	*out = NULL;
+	if ((r = make_url(url, sizeof(url), path, eb)) < 0)
+		return r;
+	s = xcalloc(1, sizeof(*s));
+	s->loop = loop;
+	s->fn = fn;
+	s->arg = arg;
+	s->sock = nn_socket(AF_SP, NN_SUB);
+	if (s->sock < 0) {
+		r = nn_err(eb, "socket for", path);
+		free(s);
+		return r;
+	}
+	set_sockopts(s->sock);
+	if (nn_setsockopt(s->sock, NN_SUB, NN_SUB_SUBSCRIBE, "", 0) < 0 ||
+	    nn_connect(s->sock, url) < 0 ||
+	    nn_getsockopt(s->sock, NN_SOL_SOCKET, NN_RCVFD, &s->rcvfd, &sz) <
+		0) {
+		r = nn_err(eb, "subscribe to", path);
+		nn_close(s->sock);
+		free(s);
+		return r;
+	}
+	ev_io_init(&s->rcv_w, sub_read_cb, s->rcvfd, EV_READ);
+	s->rcv_w.data = s;
+	ev_io_start(loop, &s->rcv_w);
+	*out = s;
+	return 0;
+}
+
+void
+ipc_sub_close(struct ipc_sub *s)
+{
+	if (s == NULL)
+		return;
+	ev_io_stop(s->loop, &s->rcv_w);
+	nn_close(s->sock);
+	free(s);
 }

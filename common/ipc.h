@@ -107,6 +107,33 @@ void ipc_client_close(struct ipc_client *c);
 int ipc_call_sync(const char *path, uint16_t type, const void *body,
     void *rep, unsigned timeout_ms, struct errbuf *eb);
 
+/* --- events: publish/subscribe --------------------------------------------
+ * A daemon publishes change events on <run_dir>/<daemon>.events (nanomsg
+ * PUB); others subscribe (SUB).  Events are hints: a slow subscriber may
+ * miss some, and one that (re)connects misses what came before, so after
+ * ipc_sub_open and whenever in doubt a subscriber re-reads the state.
+ * Each event is a whole IPC message (header with reqid 0 + a body of the
+ * type's request struct). */
+struct ipc_pub;
+struct ipc_sub;
+
+typedef void (*ipc_event_fn)(uint16_t type, void *body, void *arg);
+
+/* ipc_pub_open - bind a publisher at path (stale socket files removed,
+ * -EADDRINUSE if a live publisher is there). */
+int ipc_pub_open(const char *path, struct ipc_pub **out, struct errbuf *eb);
+/* ipc_publish - send one event (never blocks; dropped if a subscriber's
+ * queue is full).  Returns 0 or -errno. */
+int ipc_publish(struct ipc_pub *p, uint16_t type, const void *body);
+void ipc_pub_close(struct ipc_pub *p);
+
+/* ipc_sub_open - subscribe to the publisher at path (it may be down:
+ * nanomsg connects when it appears); fn gets each event decoded (body
+ * borrowed for the call).  Undecodable events are dropped. */
+int ipc_sub_open(struct ev_loop *loop, const char *path, ipc_event_fn fn,
+    void *arg, struct ipc_sub **out, struct errbuf *eb);
+void ipc_sub_close(struct ipc_sub *s);
+
 /* ipc_socket_path - "<run_dir>/<daemon>.rpc" into out. */
 int ipc_socket_path(char *out, size_t outlen, const char *run_dir,
     const char *daemon);

@@ -19,6 +19,8 @@ CDC_DESC(ipc_kv_row, IPC_KV_ROW)
 CDC_DESC(ipc_kv_read_reply, IPC_KV_READ_REPLY)
 CDC_DESC(ipc_raft_peer, IPC_RAFT_PEER)
 CDC_DESC(ipc_raft_state, IPC_RAFT_STATE)
+CDC_DESC(ipc_change, IPC_CHANGE)
+CDC_DESC(ipc_raft_remove, IPC_RAFT_REMOVE)
 
 static const struct ipc_type_info ipc_types[] = {
 #define IPC_X_INFO(name, num, req, rep, doc)                                   \

@@ -189,6 +189,24 @@ extern const struct cdc_msg_desc ipc_raft_peer_desc;
 CDC_STRUCT(ipc_raft_state, IPC_RAFT_STATE)
 extern const struct cdc_msg_desc ipc_raft_state_desc;
 
+/* IPC_EV_CHANGE (event, published by raftd on raftd.events after each
+ * applied change): the table, the key (or key prefix when prefix is set;
+ * empty: the whole table) and the new index of the table. */
+#define IPC_CHANGE(F, S)                                                       \
+	F(S, 1, STR, char *, table, NULL)                                      \
+	F(S, 2, STR, char *, key, NULL)                                        \
+	F(S, 3, BOOL, bool, prefix, NULL)                                      \
+	F(S, 4, U64, uint64_t, index, NULL)
+CDC_STRUCT(ipc_change, IPC_CHANGE)
+extern const struct cdc_msg_desc ipc_change_desc;
+
+/* IPC_RAFT_REMOVE_PEER: operator raft remove-peer, by id or address */
+#define IPC_RAFT_REMOVE(F, S)                                                  \
+	F(S, 1, U64, uint64_t, id, NULL)                                       \
+	F(S, 2, STR, char *, address, NULL)
+CDC_STRUCT(ipc_raft_remove, IPC_RAFT_REMOVE)
+extern const struct cdc_msg_desc ipc_raft_remove_desc;
+
 /* --- the type table -------------------------------------------------------
  * X(enum name, number, request struct, reply struct, summary)            */
 #define IPC_TYPES(X)                                                           \
@@ -202,7 +220,11 @@ extern const struct cdc_msg_desc ipc_raft_state_desc;
 	X(IPC_KV_READ, 0x0102, ipc_kv_read, ipc_kv_read_reply,                 \
 	    "raftd: read KV rows with a consistency mode")                     \
 	X(IPC_RAFT_STATE, 0x0103, ipc_empty, ipc_raft_state,                   \
-	    "raftd: role, term, indexes, leader, peers")
+	    "raftd: role, term, indexes, leader, peers")                       \
+	X(IPC_RAFT_REMOVE_PEER, 0x0104, ipc_raft_remove, ipc_raft_result,      \
+	    "raftd: remove a server from the Raft configuration")              \
+	X(IPC_EV_CHANGE, 0x0180, ipc_change, ipc_empty,                        \
+	    "raftd event: a table changed (published, not a request)")
 
 enum ipc_type {
 #define IPC_X_ENUM(name, num, req, rep, doc) name = num,

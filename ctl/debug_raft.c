@@ -21,7 +21,9 @@ usage(FILE *f)
 	    "  put <key> <value>        write through Raft\n"
 	    "  cas <key> <index> <val>  write if ModifyIndex == index (0: new)\n"
 	    "  get <key> [default|consistent|stale]\n"
-	    "  delete <key>\n\n"
+	    "  delete <key>\n"
+	    "  remove-peer <id-hex|host:port>\n"
+	    "  watch [count]            print change events (count, default 1)\n\n"
 	    "Options: -run-dir (or -data-dir), -timeout=<ms> (default 5000),\n"
 	    "         -client-id=<n> -seq=<n> (idempotent retries)\n");
 }
@@ -38,6 +40,58 @@ opt_val(const char *a, const char *name, const char **v)
 		return 0;
 	*v = a + n + 1;
 	return 1;
+}
+
+struct watch_ctx {
+	int left;
+};
+
+static void
+on_event(uint16_t type, void *body, void *arg)
+{
+	struct watch_ctx *w = arg;
+	struct ipc_change *c = body;
+
+	if (type != IPC_EV_CHANGE)
+		return;
+	printf("change table=%s key=%s prefix=%s index=%" PRIu64 "\n",
+	    c->table ? c->table : "", c->key ? c->key : "",
+	    c->prefix ? "true" : "false", c->index);
+	fflush(stdout);
+	if (--w->left <= 0)
+		ev_break(EV_DEFAULT, EVBREAK_ALL);
+}
+
+static void
+watch_timeout(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	(void)t;
+	(void)revents;
+	ev_break(loop, EVBREAK_ALL);
+}
+
+/* watch - print `count` change events, or stop after timeout ms */
+static int
+watch(const char *run_dir, int count, unsigned timeout)
+{
+	struct watch_ctx w = {count > 0 ? count : 1};
+	struct ipc_sub *sub;
+	struct errbuf eb;
+	char path[4200];
+	ev_timer t;
+
+	snprintf(path, sizeof(path), "%s/raftd.events", run_dir);
+	if (ipc_sub_open(EV_DEFAULT, path, on_event, &w, &sub, &eb) < 0) {
+		fprintf(stderr, "cairn debug-raft: %s\n", eb.msg);
+		return 1;
+	}
+	printf("watching %s\n", path);
+	fflush(stdout);
+	ev_timer_init(&t, watch_timeout, timeout / 1000.0, 0);
+	ev_timer_start(EV_DEFAULT, &t);
+	ev_run(EV_DEFAULT, 0);
+	ipc_sub_close(sub);
+	return w.left > 0 ? 1 : 0;
 }
 
 int
@@ -184,6 +238,26 @@ cmd_debug_raft(int argc, char **argv)
 		cdc_free(&ipc_kv_read_reply_desc, &rep);
 		return r;
 	}
+	if (strcmp(cmd, "remove-peer") == 0 && argc - i == 1) {
+		struct ipc_raft_remove q;
+		struct ipc_raft_result res;
+
+		memset(&q, 0, sizeof(q));
+		if (strchr(argv[i], ':') != NULL)
+			q.address = argv[i];
+		else
+			q.id = strtoull(argv[i], NULL, 16);
+		memset(&res, 0, sizeof(res));
+		if ((r = ipc_call_sync(path, IPC_RAFT_REMOVE_PEER, &q, &res,
+			 timeout, &eb)) < 0)
+			goto fail;
+		printf("Removed peer %s (index %" PRIu64 ")\n", argv[i],
+		    res.index);
+		return 0;
+	}
+	if (strcmp(cmd, "watch") == 0 && argc - i <= 1)
+		return watch(run_dir, argc - i == 1 ? atoi(argv[i]) : 1,
+		    timeout);
 	usage(stderr);
 	return 1;
 fail:

@@ -76,6 +76,7 @@ struct node {
 	struct store *st;
 	struct raft *raft;
 	struct transport *tr;
+	struct ipc_pub *pub; /* raftd.events */
 	uint64_t id;
 	char addr[RAFT_ADDR_LEN];
 	struct peer *peers;
@@ -377,6 +378,48 @@ do_apply(struct job *j)
 }
 
 static void
+do_remove_peer(struct job *j)
+{
+	struct node *n = j->n;
+	struct ipc_raft_remove *rq = j->body;
+	const struct raft_config *c = raft_get_config(n->raft);
+	uint64_t id = rq->id;
+	size_t i;
+	int r;
+
+	if (raft_role(n->raft) != RAFT_LEADER) {
+		if (!j->remote) {
+			struct ipc_req *req = j->req;
+
+			job_free(j);
+			forward_to_leader(n, req);
+		} else {
+			job_error(j, -EAGAIN, "not the leader any more");
+		}
+		return;
+	}
+	for (i = 0; id == 0 && rq->address && i < c->n; i++)
+		if (strcmp(c->servers[i].addr, rq->address) == 0)
+			id = c->servers[i].id;
+	if (id == 0 || raft_config_get(c, id) == NULL) {
+		job_error(j, -ENOENT, "no such Raft peer");
+		return;
+	}
+	r = raft_remove_server(n->raft, id);
+	if (r < 0) {
+		job_error(j, r == -EBUSY ? -EAGAIN : r,
+		    r == -EBUSY ? "another configuration change is in progress"
+				: strerror(-r));
+		return;
+	}
+	log_info("raft: removing server %016llx", (unsigned long long)id);
+	j->state = J_WRITE;
+	j->index = raft_last_index(n->raft);
+	j->term = raft_term(n->raft);
+	j->deadline = ev_now(n->loop) + WRITE_TIMEOUT_S;
+}
+
+static void
 dispatch(struct job *j)
 {
 	switch (j->type) {
@@ -385,6 +428,9 @@ dispatch(struct job *j)
 		break;
 	case IPC_KV_READ:
 		do_read(j);
+		break;
+	case IPC_RAFT_REMOVE_PEER:
+		do_remove_peer(j);
 		break;
 	default:
 		job_error(j, -ENOTSUP, "not served by raftd");
@@ -607,7 +653,8 @@ transport_recv(struct transport *t, uint64_t from, uint8_t kind,
 		if (dir == 1) {
 			fwd_reply(n, id, type, status, p + 9, len - 9);
 		} else if (ti != NULL && (type == IPC_RAFT_APPLY ||
-					     type == IPC_KV_READ)) {
+					     type == IPC_KV_READ ||
+					     type == IPC_RAFT_REMOVE_PEER)) {
 			void *body = xcalloc(1, ti->req->size);
 			struct job *j;
 
@@ -778,6 +825,30 @@ handle_reads(struct node *n, const struct raft_ready *rd, uint64_t applied)
 	}
 }
 
+/* publish_change - tell subscribers (httpd's blocking queries, dnsd's
+ * cache) what an applied command changed */
+static void
+publish_change(struct node *n, const struct raft_entry *e)
+{
+	struct ipc_raft_cmd c;
+	struct ipc_change ev;
+
+	if (n->pub == NULL)
+		return;
+	memset(&c, 0, sizeof(c));
+	if (cdc_decode(&ipc_raft_cmd_desc, e->data, e->len, &c, NULL) < 0)
+		return;
+	if (c.op != RAFT_OP_NOOP) {
+		memset(&ev, 0, sizeof(ev));
+		ev.table = (char *)"kv";
+		ev.key = c.key;
+		ev.prefix = c.op == RAFT_OP_KV_DELETE_TREE;
+		ev.index = e->index;
+		ipc_publish(n->pub, IPC_EV_CHANGE, &ev);
+	}
+	cdc_free(&ipc_raft_cmd_desc, &c);
+}
+
 static void
 stall(struct node *n, const struct raft_ready *rd, int stage,
     const char *why)
@@ -868,9 +939,17 @@ process(struct node *n, const struct raft_ready *rd, int stage)
 			stall(n, rd, 1, eb.msg);
 			return -1;
 		}
-		for (i = 0; i < rd->n_committed; i++)
-			if (rd->committed[i].type == RAFT_ENTRY_COMMAND)
-				complete_writes(n, &rd->committed[i], &res[i]);
+		for (i = 0; i < rd->n_committed; i++) {
+			const struct raft_entry *e = &rd->committed[i];
+
+			if (e->type != RAFT_ENTRY_COMMAND) {
+				res[i].index = e->index;
+				res[i].ok = true;
+			} else if (res[i].index == e->index && res[i].ok) {
+				publish_change(n, e);
+			}
+			complete_writes(n, e, &res[i]);
+		}
 		*n->c_applied += rd->n_committed;
 		free(res);
 	}
@@ -1245,6 +1324,13 @@ node_init(struct daemon *d, struct errbuf *eb)
 
 	if ((r = store_open(&n->st, c->data_dir, NULL, eb)) < 0)
 		goto fail;
+	{
+		char ev[PATH_MAX];
+
+		snprintf(ev, sizeof(ev), "%s/raftd.events", c->run_dir);
+		if ((r = ipc_pub_open(ev, &n->pub, eb)) < 0)
+			goto fail;
+	}
 	memset(&o, 0, sizeof(o));
 	o.id = n->id;
 	/* raft_multiplier 1..10 scales Consul's timings; 5 (the default)
@@ -1275,6 +1361,7 @@ node_init(struct daemon *d, struct errbuf *eb)
 	ipc_server_on(d->rpc, IPC_RAFT_APPLY, ipc_apply_handler, n);
 	ipc_server_on(d->rpc, IPC_KV_READ, ipc_apply_handler, n);
 	ipc_server_on(d->rpc, IPC_RAFT_STATE, ipc_state_handler, n);
+	ipc_server_on(d->rpc, IPC_RAFT_REMOVE_PEER, ipc_apply_handler, n);
 
 	ev_timer_init(&n->tick_w, tick_cb, NODE_TICK_S, NODE_TICK_S);
 	n->tick_w.data = n;
@@ -1287,6 +1374,7 @@ node_init(struct daemon *d, struct errbuf *eb)
 	the_node = n;
 	return 0;
 fail:
+	ipc_pub_close(n->pub);
 	transport_close(n->tr);
 	raft_free(n->raft);
 	store_close(n->st);
@@ -1344,6 +1432,7 @@ node_close(struct daemon *d)
 		free(f);
 	}
 	transport_close(n->tr);
+	ipc_pub_close(n->pub);
 	if (n->in_fd >= 0)
 		close(n->in_fd);
 	raft_free(n->raft);

@@ -255,6 +255,51 @@ def bootstrap_server_adds_servers_that_join_later():
 
 
 @test
+def change_events_and_remove_peer():
+    import subprocess
+    tmp = TmpDir()
+    ss = cluster(tmp)
+    w = None
+    try:
+        lead = leader_of(ss)
+        fol = [s for s in ss if s is not lead]
+        # a subscriber on a follower sees the changes it applies
+        w = subprocess.Popen([binary("cairn"), "debug-raft", "-data-dir=" + fol[0].data,
+                              "-timeout=10000", "watch", "1"],
+                             stdout=subprocess.PIPE, text=True)
+        assert w.stdout.readline().startswith("watching"), "no watch"
+        idx = []
+        deadline = time.monotonic() + 8
+        while w.poll() is None and time.monotonic() < deadline:
+            r = lead.put("ev", "x")
+            assert r.returncode == 0, r.stderr
+            idx.append(r.stdout.split()[2])
+            time.sleep(0.1)
+        out = w.communicate(timeout=10)[0]
+        assert w.returncode == 0, out
+        line = [l for l in out.splitlines() if l.startswith("change ")][0]
+        assert "table=kv key=ev prefix=false" in line, line
+        assert line.split("index=")[1] in idx, (line, idx)
+        # remove a follower through the other follower (forwarded)
+        victim = fol[1]
+        vid = victim.state()["id"]
+        r = fol[0].raft("remove-peer", vid)
+        assert r.returncode == 0 and "Removed peer" in r.stdout, r.stderr
+        wait_for(lambda: len(lead.state()["peers"]) == 2, 10, "2 peers")
+        assert all(vid not in p for p in lead.state()["peers"])
+        r = fol[0].put("after-remove", "1")
+        assert r.returncode == 0 and "ok = true" in r.stdout, r.stderr
+        r = fol[0].raft("remove-peer", "ffffffffffffffff")
+        assert r.returncode == 1 and "no such Raft peer" in r.stderr, r
+    finally:
+        if w is not None and w.poll() is None:
+            w.kill()
+            w.wait()
+        stop_all(ss)
+        tmp.cleanup()
+
+
+@test
 def graceful_stop_of_leader_transfers_leadership():
     tmp = TmpDir()
     ss = cluster(tmp)
