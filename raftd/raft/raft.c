@@ -1196,10 +1196,15 @@ handle_append_response(struct raft *r, const struct raft_msg *m)
 		else if (pr->state == PR_SNAPSHOT)
 			progress_probe(pr);
 		inflight_free_to(pr, pr->match);
+		/* committing can change the configuration (promotions), which
+		 * rebuilds the progress array: look pr up again after it */
 		maybe_commit(r);
-		if (r->role != RAFT_LEADER)
+		if (r->role != RAFT_LEADER ||
+		    (pr = progress_get(r, m->from)) == NULL)
 			return;
 		maybe_promote(r, pr);
+		if ((pr = progress_get(r, m->from)) == NULL)
+			return;
 		if (r->transferee == pr->id && pr->match == last_index(r))
 			msg_new(r, RAFT_MSG_TIMEOUT_NOW, pr->id);
 	} else {
