@@ -34,6 +34,7 @@
 
 #define WRITE_TIMEOUT_S 30.0
 #define FWD_TIMEOUT_S 30.0
+#define CLIENT_ATTEMPT_S 1.5 /* per server tried */
 #define STOP_TRANSFER_S 2.0
 #define SNAP_CHUNK (1024 * 1024) /* InstallSnapshot chunk */
 #define SNAP_HDR 32		  /* index, term, offset, total */
@@ -44,15 +45,19 @@ struct peer {
 	char addr[RAFT_ADDR_LEN];
 };
 
-enum job_state { J_NEW, J_WRITE, J_READ_INDEX, J_READ_APPLY };
+enum job_state { J_NEW, J_WRITE, J_READ_INDEX, J_READ_APPLY, J_FWD };
 
 /* a request being served: from a local daemon (req) or forwarded by
  * another server (peer, fwd_id) */
 struct job {
 	struct node *n;
 	struct ipc_req *req;	/* local; NULL for remote */
-	uint64_t peer;
-	uint32_t fwd_id;
+	uint64_t peer;	  /* remote: who sent it */
+	uint32_t fwd_id;  /* remote: its id there */
+	uint8_t hops;	  /* remote: forwards so far */
+	uint32_t out_id;  /* J_FWD: our id for the forward */
+	uint64_t out_to;  /* J_FWD: the server it went to */
+	unsigned attempts; /* J_FWD from a client: servers tried */
 	uint16_t type;
 	bool remote; /* forwarded by another server */
 	void *body;  /* decoded request; owned when remote, else req's */
@@ -60,14 +65,6 @@ struct job {
 	uint64_t index, term, ctx;
 	ev_tstamp deadline;
 	struct job *next, *prev;
-};
-
-/* a local request forwarded to the leader */
-struct fwd {
-	uint32_t id;
-	struct ipc_req *req;
-	ev_tstamp deadline;
-	struct fwd *next;
 };
 
 struct node {
@@ -85,8 +82,8 @@ struct node {
 	ev_prepare prep_w;
 	ev_timer stop_w;
 	struct job *jobs;
-	struct fwd *fwds;
 	uint32_t next_fwd;
+	unsigned rr;	/* client: next server to try */
 	uint64_t read_seq;
 	enum raft_role last_role;
 	uint64_t last_leader;
@@ -108,8 +105,6 @@ struct node {
 	uint64_t in_index, in_term, in_total, in_received;
 	bool in_complete;
 };
-
-static struct node *the_node;
 
 static void pump(struct node *n);
 
@@ -147,21 +142,29 @@ job_free(struct job *j)
 	free(j);
 }
 
-static void
+/* FORWARD frame: dir (0 request, 1 reply), id u32, type u16, status i16,
+ * hops u8, then the body */
+#define FWD_HDR 10
+#define FWD_MAX_HOPS 2 /* client -> server -> leader */
+
+static int
 fwd_send(struct node *n, uint64_t peer, uint8_t dir, uint32_t id,
-    uint16_t type, int16_t status, const struct cdc_msg_desc *d,
-    const void *body)
+    uint16_t type, int16_t status, uint8_t hops,
+    const struct cdc_msg_desc *d, const void *body)
 {
 	struct buf b = BUF_INIT;
+	int r;
 
 	buf_put_u8(&b, dir);
 	buf_put_be32(&b, id);
 	buf_put_be16(&b, type);
 	buf_put_be16(&b, (uint16_t)status);
+	buf_put_u8(&b, hops);
 	if (d != NULL && body != NULL)
 		cdc_encode(&b, d, body);
-	transport_send(n->tr, peer, TRANSPORT_FORWARD, b.data, b.len);
+	r = transport_send(n->tr, peer, TRANSPORT_FORWARD, b.data, b.len);
 	buf_free(&b);
+	return r;
 }
 
 static void
@@ -172,7 +175,7 @@ job_reply(struct job *j, const void *body)
 	if (!j->remote)
 		ipc_reply(j->req, body);
 	else
-		fwd_send(j->n, j->peer, 1, j->fwd_id, j->type, 0, ti->rep,
+		fwd_send(j->n, j->peer, 1, j->fwd_id, j->type, 0, 0, ti->rep,
 		    body);
 	j->req = NULL;
 	job_free(j);
@@ -188,7 +191,7 @@ job_error(struct job *j, int status, const char *msg)
 
 		e.message = (char *)msg;
 		fwd_send(j->n, j->peer, 1, j->fwd_id, j->type, (int16_t)status,
-		    &ipc_error_desc, &e);
+		    0, &ipc_error_desc, &e);
 	}
 	j->req = NULL;
 	job_free(j);
@@ -212,61 +215,98 @@ job_new(struct node *n, struct ipc_req *req, uint16_t type, void *body)
 
 /* ---------------------------------------------------------- forwarding */
 
-static void
-forward_to_leader(struct node *n, struct ipc_req *req)
+/* server_for_client - the next known server to try (clients) */
+static uint64_t
+server_for_client(struct node *n)
 {
-	uint64_t leader = raft_leader(n->raft);
-	struct fwd *f;
+	if (n->npeers == 0)
+		return RAFT_NONE;
+	return n->peers[n->rr++ % n->npeers].id;
+}
 
-	if (leader == RAFT_NONE || leader == n->id) {
-		ipc_reply_error(req, -EAGAIN, "No cluster leader");
+/* forward - send j to `to` (the leader, or for a client a server) and
+ * wait for the reply there; fails j when there is nowhere to send it. */
+static void
+forward(struct job *j, uint64_t to)
+{
+	struct node *n = j->n;
+	const struct ipc_type_info *ti = ipc_type_lookup(j->type);
+
+	if (to == RAFT_NONE || to == n->id ||
+	    (j->remote && j->hops + 1 > FWD_MAX_HOPS)) {
+		job_error(j, -EAGAIN, "No cluster leader");
 		return;
 	}
-	f = xcalloc(1, sizeof(*f));
-	f->id = ++n->next_fwd;
-	f->req = req;
-	f->deadline = ev_now(n->loop) + FWD_TIMEOUT_S;
-	f->next = n->fwds;
-	n->fwds = f;
+	j->state = J_FWD;
+	j->out_id = ++n->next_fwd;
+	j->out_to = to;
+	j->attempts++;
+	/* a client moves on to another server quickly: commands are
+	 * idempotent, so a resend cannot apply twice */
+	j->deadline = ev_now(n->loop) +
+		      (n->raft == NULL ? CLIENT_ATTEMPT_S : FWD_TIMEOUT_S);
 	(*n->c_forwarded)++;
-	fwd_send(n, leader, 0, f->id, req->hdr.type, 0, req->ti->req,
-	    req->body);
+	if (fwd_send(n, to, 0, j->out_id, j->type, 0,
+		(uint8_t)(j->remote ? j->hops + 1 : 1), ti->req, j->body) < 0)
+		j->deadline = ev_now(n->loop); /* retry or fail at once */
+}
+
+/* forward_to_leader - this server does not lead: pass j on */
+static void
+forward_to_leader(struct job *j)
+{
+	forward(j, raft_leader(j->n->raft));
+}
+
+/* fwd_expired - no reply in time: a client tries its next server (commands
+ * are idempotent), others give up */
+static void
+fwd_expired(struct job *j)
+{
+	struct node *n = j->n;
+
+	if (n->raft == NULL && j->attempts < 2 * n->npeers) {
+		forward(j, server_for_client(n));
+		return;
+	}
+	job_error(j, -ETIMEDOUT, "no answer from the servers");
 }
 
 static void
-fwd_reply(struct node *n, uint32_t id, uint16_t type, int16_t status,
-    const uint8_t *p, size_t len)
+fwd_reply(struct node *n, uint64_t from, uint32_t id, uint16_t type,
+    int16_t status, const uint8_t *p, size_t len)
 {
 	const struct ipc_type_info *ti = ipc_type_lookup(type);
-	struct fwd **fp, *f;
 	struct errbuf eb;
+	struct job *j;
 
-	for (fp = &n->fwds; *fp != NULL; fp = &(*fp)->next)
-		if ((*fp)->id == id)
+	for (j = n->jobs; j != NULL; j = j->next)
+		if (j->state == J_FWD && j->out_id == id && j->out_to == from)
 			break;
-	if ((f = *fp) == NULL || ti == NULL || f->req->hdr.type != type)
+	if (j == NULL || ti == NULL || j->type != type)
+		return; /* late: already answered or expired */
+	if (status == -EAGAIN && n->raft == NULL &&
+	    j->attempts < 2 * n->npeers) {
+		/* that server knows no leader (yet): try another */
+		forward(j, server_for_client(n));
 		return;
-	*fp = f->next;
+	}
 	if (status == 0) {
 		void *body = xcalloc(1, ti->rep->size);
 
-		if (cdc_decode(ti->rep, p, len, body, &eb) == 0) {
-			ipc_reply(f->req, body);
-			cdc_free(ti->rep, body);
-		} else {
-			ipc_reply_error(f->req, -EBADMSG,
-			    "bad reply from the leader: %s", eb.msg);
-		}
+		if (cdc_decode(ti->rep, p, len, body, &eb) == 0)
+			job_reply(j, body);
+		else
+			job_error(j, -EBADMSG, "bad reply from a server");
+		cdc_free(ti->rep, body);
 		free(body);
 	} else {
 		struct ipc_error e = {NULL};
 
 		cdc_decode(&ipc_error_desc, p, len, &e, NULL);
-		ipc_reply_error(f->req, status, "%s",
-		    e.message ? e.message : "error at the leader");
+		job_error(j, status, e.message ? e.message : strerror(-status));
 		cdc_free(&ipc_error_desc, &e);
 	}
-	free(f);
 }
 
 /* ------------------------------------------------------------ serving */
@@ -311,14 +351,7 @@ do_read(struct job *j)
 		return;
 	}
 	if (raft_role(n->raft) != RAFT_LEADER) {
-		if (!j->remote) {
-			struct ipc_req *req = j->req;
-
-			job_free(j);
-			forward_to_leader(n, req);
-		} else {
-			job_error(j, -EAGAIN, "not the leader any more");
-		}
+		forward_to_leader(j);
 		return;
 	}
 	if (rq->mode == RAFT_READ_DEFAULT && raft_lease_valid(n->raft) &&
@@ -352,14 +385,7 @@ do_apply(struct job *j)
 	r = raft_propose(n->raft, b.data, b.len, &index, &term);
 	buf_free(&b);
 	if (r == -RAFT_ENOTLEADER) {
-		if (!j->remote) {
-			struct ipc_req *req = j->req;
-
-			job_free(j);
-			forward_to_leader(n, req);
-		} else {
-			job_error(j, -EAGAIN, "not the leader any more");
-		}
+		forward_to_leader(j);
 		return;
 	}
 	if (r == -EBUSY) {
@@ -388,14 +414,7 @@ do_remove_peer(struct job *j)
 	int r;
 
 	if (raft_role(n->raft) != RAFT_LEADER) {
-		if (!j->remote) {
-			struct ipc_req *req = j->req;
-
-			job_free(j);
-			forward_to_leader(n, req);
-		} else {
-			job_error(j, -EAGAIN, "not the leader any more");
-		}
+		forward_to_leader(j);
 		return;
 	}
 	for (i = 0; id == 0 && rq->address && i < c->n; i++)
@@ -441,8 +460,12 @@ static void
 ipc_apply_handler(struct ipc_req *req, void *arg)
 {
 	struct node *n = arg;
+	struct job *j = job_new(n, req, req->hdr.type, req->body);
 
-	dispatch(job_new(n, req, req->hdr.type, req->body));
+	if (n->raft == NULL)
+		forward(j, server_for_client(n)); /* client mode */
+	else
+		dispatch(j);
 }
 
 static void
@@ -456,6 +479,21 @@ ipc_state_handler(struct ipc_req *req, void *arg)
 
 	memset(&st, 0, sizeof(st));
 	st.id = n->id;
+	if (n->raft == NULL) {
+		st.role = (char *)"client";
+		st.leader_addr = (char *)"";
+		st.peers.v = xcalloc(n->npeers ? n->npeers : 1, sizeof(*p));
+		for (i = 0; i < n->npeers; i++) {
+			p = (struct ipc_raft_peer *)st.peers.v + i;
+			p->id = n->peers[i].id;
+			p->address = n->peers[i].addr;
+			p->voter = true;
+		}
+		st.peers.n = n->npeers;
+		ipc_reply(req, &st);
+		free(st.peers.v);
+		return;
+	}
 	st.role = (char *)raft_role_name(raft_role(n->raft));
 	st.term = raft_term(n->raft);
 	st.commit_index = raft_commit_index(n->raft);
@@ -643,23 +681,25 @@ transport_recv(struct transport *t, uint64_t from, uint8_t kind,
 		raft_msg_free(&m);
 	} else if (kind == TRANSPORT_SNAPSHOT && len >= SNAP_HDR) {
 		receive_chunk(n, p, len);
-	} else if (kind == TRANSPORT_FORWARD && len >= 9) {
-		uint8_t dir = p[0];
+	} else if (kind == TRANSPORT_FORWARD && len >= FWD_HDR) {
+		uint8_t dir = p[0], hops = p[9];
 		uint32_t id = be32_get(p + 1);
 		uint16_t type = be16_get(p + 5);
 		int16_t status = (int16_t)be16_get(p + 7);
 		const struct ipc_type_info *ti = ipc_type_lookup(type);
 
 		if (dir == 1) {
-			fwd_reply(n, id, type, status, p + 9, len - 9);
+			fwd_reply(n, from, id, type, status, p + FWD_HDR,
+			    len - FWD_HDR);
 		} else if (ti != NULL && (type == IPC_RAFT_APPLY ||
 					     type == IPC_KV_READ ||
 					     type == IPC_RAFT_REMOVE_PEER)) {
 			void *body = xcalloc(1, ti->req->size);
 			struct job *j;
 
-			if (cdc_decode(ti->req, p + 9, len - 9, body, &eb) <
-			    0) {
+			if (n->raft == NULL ||
+			    cdc_decode(ti->req, p + FWD_HDR, len - FWD_HDR,
+				body, &eb) < 0) {
 				free(body);
 				return;
 			}
@@ -667,6 +707,7 @@ transport_recv(struct transport *t, uint64_t from, uint8_t kind,
 			j->remote = true;
 			j->peer = from;
 			j->fwd_id = id;
+			j->hops = hops;
 			dispatch(j);
 		}
 	}
@@ -1153,23 +1194,16 @@ expire_jobs(struct node *n)
 {
 	ev_tstamp now = ev_now(n->loop);
 	struct job *j, *next;
-	struct fwd **fp, *f;
 
 	for (j = n->jobs; j != NULL; j = next) {
 		next = j->next;
-		if (j->state != J_NEW && j->deadline < now)
+		if (j->state == J_NEW || j->deadline >= now)
+			continue;
+		if (j->state == J_FWD)
+			fwd_expired(j);
+		else
 			job_error(j, -ETIMEDOUT,
 			    "timed out waiting for the cluster");
-	}
-	for (fp = &n->fwds; (f = *fp) != NULL;) {
-		if (f->deadline < now) {
-			*fp = f->next;
-			ipc_reply_error(f->req, -ETIMEDOUT,
-			    "no answer from the leader");
-			free(f);
-		} else {
-			fp = &f->next;
-		}
 	}
 }
 
@@ -1281,6 +1315,45 @@ out:
 	return r;
 }
 
+static void
+client_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	expire_jobs(w->data);
+}
+
+/* client_init - a client keeps no replicated state: every request goes to
+ * a server (today the raft_peers list; with gossipd, the LAN members
+ * tagged as servers), the next one when a server does not answer. */
+static int
+client_init(struct node *n, struct errbuf *eb)
+{
+	struct daemon *d = n->d;
+	size_t i;
+	int r;
+
+	if ((r = transport_open_client(n->loop, n->id, d->conf.datacenter,
+		 transport_recv, n, &n->tr, eb)) < 0) {
+		free(n->peers);
+		free(n);
+		return r;
+	}
+	for (i = 0; i < n->npeers; i++)
+		transport_set_peer(n->tr, n->peers[i].id, n->peers[i].addr);
+	ipc_server_on(d->rpc, IPC_RAFT_APPLY, ipc_apply_handler, n);
+	ipc_server_on(d->rpc, IPC_KV_READ, ipc_apply_handler, n);
+	ipc_server_on(d->rpc, IPC_RAFT_STATE, ipc_state_handler, n);
+	ipc_server_on(d->rpc, IPC_RAFT_REMOVE_PEER, ipc_apply_handler, n);
+	ev_timer_init(&n->tick_w, client_tick_cb, NODE_TICK_S, NODE_TICK_S);
+	n->tick_w.data = n;
+	ev_timer_start(n->loop, &n->tick_w);
+	d->priv = n;
+	log_info("raft: client mode, forwarding to %zu known server(s)",
+	    n->npeers);
+	return 0;
+}
+
 int
 node_init(struct daemon *d, struct errbuf *eb)
 {
@@ -1290,13 +1363,6 @@ node_init(struct daemon *d, struct errbuf *eb)
 	char adv[40];
 	int r;
 
-	if (!c->server) {
-		/* Client mode (forwarding to servers found by gossip) comes
-		 * with gossipd; until then a client's raftd only answers
-		 * status. */
-		log_info("client mode: no replicated state on this node");
-		return 0;
-	}
 	n = xcalloc(1, sizeof(*n));
 	n->d = d;
 	n->loop = d->loop;
@@ -1315,6 +1381,8 @@ node_init(struct daemon *d, struct errbuf *eb)
 	n->c_snapshots = daemon_counter(d, "raft.snapshots");
 	n->c_snap_installed = daemon_counter(d, "raft.snapshots_installed");
 	n->in_fd = -1;
+	if (!c->server)
+		return client_init(n, eb);
 	snprintf(n->snap_path, sizeof(n->snap_path), "%s/raft/snapshot.mdb",
 	    c->data_dir);
 	snprintf(n->in_path, sizeof(n->in_path), "%s/raft/incoming.mdb",
@@ -1371,7 +1439,6 @@ node_init(struct daemon *d, struct errbuf *eb)
 	ev_prepare_start(n->loop, &n->prep_w);
 	maybe_bootstrap(n);
 	d->priv = n;
-	the_node = n;
 	return 0;
 fail:
 	ipc_pub_close(n->pub);
@@ -1398,7 +1465,7 @@ node_stop(struct daemon *d)
 {
 	struct node *n = d->priv;
 
-	if (n == NULL || raft_role(n->raft) != RAFT_LEADER ||
+	if (n == NULL || n->raft == NULL || raft_role(n->raft) != RAFT_LEADER ||
 	    raft_get_config(n->raft)->n < 2) {
 		daemon_stopped(d);
 		return;
@@ -1420,17 +1487,12 @@ node_close(struct daemon *d)
 	if (n == NULL)
 		return;
 	ev_timer_stop(n->loop, &n->tick_w);
-	ev_timer_stop(n->loop, &n->stop_w);
-	ev_prepare_stop(n->loop, &n->prep_w);
+	if (n->raft != NULL) {
+		ev_timer_stop(n->loop, &n->stop_w);
+		ev_prepare_stop(n->loop, &n->prep_w);
+	}
 	while (n->jobs != NULL)
 		job_error(n->jobs, -ESHUTDOWN, "raftd is stopping");
-	while (n->fwds != NULL) {
-		struct fwd *f = n->fwds;
-
-		n->fwds = f->next;
-		ipc_reply_error(f->req, -ESHUTDOWN, "raftd is stopping");
-		free(f);
-	}
 	transport_close(n->tr);
 	ipc_pub_close(n->pub);
 	if (n->in_fd >= 0)
@@ -1440,7 +1502,6 @@ node_close(struct daemon *d)
 	free(n->peers);
 	free(n);
 	d->priv = NULL;
-	the_node = NULL;
 }
 
 void
@@ -1448,7 +1509,7 @@ node_status(struct daemon *d, struct ipc_status *st)
 {
 	struct node *n = d->priv;
 
-	if (n == NULL)
+	if (n == NULL || n->raft == NULL)
 		return;
 	daemon_status_info(st, "raft.state", "%s",
 	    raft_role_name(raft_role(n->raft)));

@@ -45,6 +45,19 @@ struct frame {
 	uint8_t data[];
 };
 
+/* the frames waiting to be written on one connection */
+struct txq {
+	struct frame *head, **tailp;
+	size_t head_off;	/* bytes of head already written */
+	size_t bytes;		/* bytes queued (whole frames) */
+};
+
+/* what was read from one connection and not parsed yet */
+struct rxbuf {
+	struct buf in;		/* unparsed input */
+	size_t need;		/* bytes the frame at in.data needs, if known */
+};
+
 enum peer_state {
 	P_IDLE,		/* no connection, nothing to send */
 	P_CONNECTING,	/* non-blocking connect in progress (timer: timeout) */
@@ -61,15 +74,17 @@ struct peer {
 	char *port;
 	enum peer_state state;
 	int fd;
-	ev_io rio;	/* UP: notices the other end closing */
+	ev_io rio;	/* UP: frames written back, or the other end closing */
 	ev_io wio;	/* CONNECTING: completion; UP: room to write */
 	ev_timer timer;
-	struct frame *head, **tailp;
-	size_t head_off;	/* bytes of head already written */
-	size_t qbytes;		/* bytes queued (whole frames) */
+	struct txq q;
+	struct rxbuf rx;	/* frames written back on our connection */
 	size_t hello_off;	/* bytes of the HELLO written on this conn */
 	double backoff;		/* last delay; 0: none yet */
 	unsigned streak;	/* failed attempts in a row */
+	unsigned gen;		/* bumped whenever the connection is dropped */
+	int dispatching;	/* inside fn with one of its frames */
+	bool doomed;		/* forgotten inside fn: freed when it returns */
 	bool healthy;		/* this connection passed HEALTHY_AFTER */
 };
 
@@ -78,9 +93,10 @@ struct inconn {
 	struct transport *t;
 	int fd;
 	ev_io rio;
+	ev_io wio;		/* replies queued: room to write */
 	ev_timer hello_timer;
-	struct buf in;		/* unparsed input */
-	size_t need;		/* bytes the frame at in.data needs, if known */
+	struct rxbuf rx;
+	struct txq q;		/* replies to the peer, which may not listen */
 	bool hello;		/* HELLO received */
 	uint64_t id;		/* the peer's id, after HELLO */
 	char name[64];		/* remote address, for logs */
@@ -93,7 +109,7 @@ struct ratelimit {
 
 struct transport {
 	struct ev_loop *loop;
-	int lfd;
+	int lfd;		/* -1: a client, see transport_open_client */
 	ev_io accept_w;
 	ev_timer accept_retry;
 	uint64_t self_id;
@@ -196,26 +212,215 @@ split_addr(const char *addr, char **host, char **port)
 	return 0;
 }
 
-/* ------------------------------------------------------ outgoing peers */
+/* ------------------------------------------------ queues and framing */
 
 static void
-frames_free(struct peer *p)
+txq_init(struct txq *q)
 {
-	struct frame *f, *nf;
-
-	for (f = p->head; f != NULL; f = nf) {
-		nf = f->next;
-		free(f);
-	}
-	p->head = NULL;
-	p->tailp = &p->head;
-	p->head_off = 0;
-	p->qbytes = 0;
+	q->head = NULL;
+	q->tailp = &q->head;
+	q->head_off = 0;
+	q->bytes = 0;
 }
 
-/* peer_close_fd - stop the watchers and drop the socket.  A frame that
- * was partly written is sent again whole on the next connection (the
- * receiver discards a partial frame when the connection ends). */
+/* txq_clear - free every queued frame; returns how many there were. */
+static size_t
+txq_clear(struct txq *q)
+{
+	struct frame *f, *nf;
+	size_t n = 0;
+
+	for (f = q->head; f != NULL; f = nf) {
+		nf = f->next;
+		free(f);
+		n++;
+	}
+	txq_init(q);
+	return n;
+}
+
+/* txq_push - append a copy of one frame.  A frame over the cap on its own
+ * still goes through an empty queue, so every frame up to
+ * TRANSPORT_MAX_FRAME can be sent.  Returns 0 or -ENOBUFS. */
+static int
+txq_push(struct txq *q, uint8_t kind, const void *payload, size_t len)
+{
+	struct frame *f;
+
+	if (q->bytes > 0 &&
+	    q->bytes + HDR_LEN + 1 + len > TRANSPORT_QUEUE_BYTES)
+		return -ENOBUFS;
+	f = xmalloc(sizeof(*f) + HDR_LEN + 1 + len);
+	f->next = NULL;
+	f->len = HDR_LEN + 1 + len;
+	be32_set(f->data, (uint32_t)(1 + len));
+	f->data[HDR_LEN] = kind;
+	if (len > 0)
+		memcpy(f->data + HDR_LEN + 1, payload, len);
+	*q->tailp = f;
+	q->tailp = &f->next;
+	q->bytes += f->len;
+	return 0;
+}
+
+/* txq_write - write to fd what pre holds past *pre_off (our HELLO on an
+ * outgoing connection; NULL on an incoming one), then the queued frames,
+ * until done or the socket is full.  Returns 0 when everything is
+ * written, 1 when the socket is full, -1 on an error (errno set). */
+static int
+txq_write(struct transport *t, int fd, struct txq *q, const struct buf *pre,
+    size_t *pre_off)
+{
+	struct iovec iov[WRITE_IOV];
+	struct msghdr mh;
+	struct frame *f;
+	ssize_t w;
+	size_t n, left, k;
+
+	for (;;) {
+		n = 0;
+		if (pre != NULL && *pre_off < pre->len) {
+			iov[n].iov_base = pre->data + *pre_off;
+			iov[n++].iov_len = pre->len - *pre_off;
+		}
+		for (f = q->head; f != NULL && n < WRITE_IOV; f = f->next) {
+			k = f == q->head ? q->head_off : 0;
+			iov[n].iov_base = f->data + k;
+			iov[n++].iov_len = f->len - k;
+		}
+		if (n == 0)
+			return 0;
+		memset(&mh, 0, sizeof(mh));
+		mh.msg_iov = iov;
+		mh.msg_iovlen = n;
+		w = sendmsg(fd, &mh, MSG_NOSIGNAL);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return 1;
+			return -1;
+		}
+		t->st.bytes_sent += (uint64_t)w;
+		left = (size_t)w;
+		if (pre != NULL && *pre_off < pre->len) {
+			k = pre->len - *pre_off;
+			k = k < left ? k : left;
+			*pre_off += k;
+			left -= k;
+		}
+		while (left > 0 && q->head != NULL) {
+			f = q->head;
+			k = f->len - q->head_off;
+			if (left < k) {
+				q->head_off += left;
+				break;
+			}
+			left -= k;
+			q->head = f->next;
+			if (q->head == NULL)
+				q->tailp = &q->head;
+			q->head_off = 0;
+			q->bytes -= f->len;
+			t->st.frames_sent++;
+			free(f);
+		}
+	}
+}
+
+/* rx_read - one read from fd into r: room for the rest of a known frame,
+ * but grown no faster than data arrives (a header claiming 64 MB costs
+ * nothing until the bytes come).  Returns the bytes read, 0 at the end,
+ * or -1 (errno set; EAGAIN when drained). */
+static ssize_t
+rx_read(struct transport *t, int fd, struct rxbuf *r)
+{
+	size_t want = READ_CHUNK;
+	ssize_t n;
+
+	if (r->need > r->in.len && r->need - r->in.len > want) {
+		want = r->need - r->in.len;
+		if (want > r->in.len)
+			want = r->in.len > READ_CHUNK ? r->in.len : READ_CHUNK;
+	}
+	buf_reserve(&r->in, want);
+	do
+		n = read(fd, r->in.data + r->in.len, r->in.cap - r->in.len);
+	while (n < 0 && errno == EINTR);
+	if (n > 0) {
+		r->in.len += (size_t)n;
+		t->st.bytes_received += (uint64_t)n;
+	}
+	return n;
+}
+
+/* rx_next - the frame at r->in.data + *off.  Returns 1 with kind, payload
+ * (borrowed) and len set and *off past it; 0 if it is incomplete (r->need
+ * set); -1 if its length is 0 or over max (*len is the length). */
+static int
+rx_next(struct rxbuf *r, size_t *off, size_t max, uint8_t *kind,
+    const uint8_t **payload, size_t *len)
+{
+	const uint8_t *d = r->in.data + *off;
+	size_t flen;
+
+	r->need = 0;
+	if (r->in.len - *off < HDR_LEN)
+		return 0;
+	flen = be32_get(d);
+	if (flen == 0 || flen > max) {
+		*len = flen;
+		return -1;
+	}
+	if (r->in.len - *off - HDR_LEN < flen) {
+		r->need = HDR_LEN + flen;
+		return 0;
+	}
+	*kind = d[HDR_LEN];
+	*payload = d + HDR_LEN + 1;
+	*len = flen - 1;
+	*off += HDR_LEN + flen;
+	return 1;
+}
+
+/* rx_consume - drop the first off bytes (the frames parsed) */
+static void
+rx_consume(struct rxbuf *r, size_t off)
+{
+	if (off > 0) {
+		memmove(r->in.data, r->in.data + off, r->in.len - off);
+		r->in.len -= off;
+	}
+}
+
+/* rx_trim - give back a big frame's buffer once it is consumed */
+static void
+rx_trim(struct rxbuf *r)
+{
+	if (r->in.len == 0 && r->in.cap > 4 * READ_CHUNK)
+		buf_free(&r->in);
+}
+
+/* deliver - hand one frame to the callback.  Returns false if the
+ * transport was closed inside it: the caller then stops touching it, and
+ * destroys it if this was the outermost dispatch. */
+static bool
+deliver(struct transport *t, uint64_t from, uint8_t kind,
+    const uint8_t *payload, size_t len)
+{
+	t->st.frames_received++;
+	t->dispatching++;
+	t->fn(t, from, kind, payload, len, t->arg);
+	t->dispatching--;
+	return !t->closed;
+}
+
+/* ------------------------------------------------------ outgoing peers */
+
+/* peer_close_fd - stop the watchers and drop the socket, and whatever it
+ * had sent us that was not a whole frame yet.  A frame that was partly
+ * written is sent again whole on the next connection (the receiver
+ * discards a partial frame when the connection ends). */
 static void
 peer_close_fd(struct peer *p)
 {
@@ -227,7 +432,13 @@ peer_close_fd(struct peer *p)
 	if (p->fd >= 0)
 		close(p->fd);
 	p->fd = -1;
-	p->head_off = 0;
+	p->gen++;
+	/* inside fn, the payload it borrowed still lives in rx.in */
+	buf_reset(&p->rx.in);
+	p->rx.need = 0;
+	if (p->dispatching == 0)
+		rx_trim(&p->rx);
+	p->q.head_off = 0;
 	p->hello_off = 0;
 	p->healthy = false;
 }
@@ -276,71 +487,46 @@ peer_failed(struct peer *p, const char *what, int err)
 	peer_backoff(p);
 }
 
+/* peer_bad_frame - the other end wrote something that is not a frame we
+ * accept on our own connection: count it and reconnect, backing off as
+ * after a failed attempt (a peer that keeps doing it is not hammered). */
+static void
+peer_bad_frame(struct peer *p, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+peer_bad_frame(struct peer *p, const char *fmt, ...)
+{
+	char why[160];
+	va_list ap;
+	int n;
+
+	p->t->st.bad_frames++;
+	n = snprintf(why, sizeof(why), "sent back ");
+	va_start(ap, fmt);
+	vsnprintf(why + n, sizeof(why) - (size_t)n, fmt, ap);
+	va_end(ap);
+	p->healthy = false;
+	peer_failed(p, why, 0);
+}
+
 /* peer_flush - write what is queued; 0, or -1 if the connection failed
  * (the peer is then in backoff). */
 static int
 peer_flush(struct peer *p)
 {
 	struct transport *t = p->t;
-	struct iovec iov[WRITE_IOV];
-	struct msghdr mh;
-	struct frame *f;
-	ssize_t w;
-	size_t n, left, k;
 
-	for (;;) {
-		n = 0;
-		if (p->hello_off < t->hello.len) {
-			iov[n].iov_base = t->hello.data + p->hello_off;
-			iov[n++].iov_len = t->hello.len - p->hello_off;
-		}
-		for (f = p->head; f != NULL && n < WRITE_IOV; f = f->next) {
-			k = f == p->head ? p->head_off : 0;
-			iov[n].iov_base = f->data + k;
-			iov[n++].iov_len = f->len - k;
-		}
-		if (n == 0) {
-			ev_io_stop(t->loop, &p->wio);
-			return 0;
-		}
-		memset(&mh, 0, sizeof(mh));
-		mh.msg_iov = iov;
-		mh.msg_iovlen = n;
-		w = sendmsg(p->fd, &mh, MSG_NOSIGNAL);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK) {
-				ev_io_start(t->loop, &p->wio);
-				return 0;
-			}
-			peer_failed(p, "write failed", errno);
-			return -1;
-		}
-		t->st.bytes_sent += (uint64_t)w;
-		left = (size_t)w;
-		if (p->hello_off < t->hello.len) {
-			k = t->hello.len - p->hello_off;
-			k = k < left ? k : left;
-			p->hello_off += k;
-			left -= k;
-		}
-		while (left > 0 && p->head != NULL) {
-			f = p->head;
-			k = f->len - p->head_off;
-			if (left < k) {
-				p->head_off += left;
-				break;
-			}
-			left -= k;
-			p->head = f->next;
-			if (p->head == NULL)
-				p->tailp = &p->head;
-			p->head_off = 0;
-			p->qbytes -= f->len;
-			t->st.frames_sent++;
-			free(f);
-		}
+	switch (txq_write(t, p->fd, &p->q, &t->hello, &p->hello_off)) {
+	case 0:
+		ev_io_stop(t->loop, &p->wio);
+		return 0;
+	case 1:
+		ev_io_start(t->loop, &p->wio);
+		return 0;
+	default:
+		peer_failed(p, "write failed", errno);
+		return -1;
 	}
 }
 
@@ -351,7 +537,7 @@ peer_up(struct peer *p)
 
 	p->state = P_UP;
 	p->hello_off = 0;
-	p->head_off = 0;
+	p->q.head_off = 0;
 	t->st.connects++;
 	if (p->streak == 0)
 		log_info("raft transport: connected to server %" PRIu64
@@ -398,29 +584,82 @@ peer_wio_cb(struct ev_loop *loop, ev_io *w, int revents)
 		ev_io_stop(p->t->loop, w);
 }
 
-/* peer_rio_cb - the receiving end never writes on our connection, so
- * readable means it closed (or broke); stray bytes are discarded. */
+static void peer_free(struct peer *p);
+
+/* peer_parse - hand every complete frame the other end wrote back on our
+ * connection to the callback, as from the server we connected to (it
+ * knows who we are from our HELLO, and sends none itself).  fn may forget
+ * or move the peer, or close the transport.  Returns 0, or -1 if this
+ * connection (or the peer, or the whole transport) is gone. */
+static int
+peer_parse(struct peer *p)
+{
+	struct transport *t = p->t;
+	const uint8_t *payload;
+	unsigned gen = p->gen;
+	size_t off = 0, len;
+	uint8_t kind;
+	bool alive, gone;
+	int rc;
+
+	while ((rc = rx_next(&p->rx, &off, TRANSPORT_MAX_FRAME, &kind,
+	    &payload, &len)) > 0) {
+		if (kind == TRANSPORT_HELLO) {
+			peer_bad_frame(p, "a HELLO");
+			return -1;
+		}
+		p->dispatching++;
+		alive = deliver(t, p->id, kind, payload, len);
+		p->dispatching--;
+		gone = p->doomed || p->gen != gen;
+		if (p->doomed)
+			peer_free(p); /* already out of t->peers */
+		if (!alive) {
+			if (t->dispatching == 0)
+				transport_destroy(t);
+			return -1;
+		}
+		if (gone)
+			return -1;
+	}
+	if (rc < 0) {
+		peer_bad_frame(p, "a frame of bad length %zu", len);
+		return -1;
+	}
+	rx_consume(&p->rx, off);
+	return 0;
+}
+
+/* peer_rio_cb - frames written back on our connection (replies to a
+ * client, which does not listen), or the other end closing. */
 static void
 peer_rio_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct peer *p = w->data;
-	uint8_t scratch[512];
+	size_t budget = 0;
 	ssize_t n;
 
 	(void)loop;
 	(void)revents;
-	n = read(p->fd, scratch, sizeof(scratch));
-	if (n > 0)
-		return;
-	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK ||
-	    errno == EINTR))
-		return;
-	if (n == 0)
-		peer_failed(p, p->healthy ? "closed by the other end" :
-		    "closed by the other end just after connecting "
-		    "(restarting, or refused our cluster name?)", 0);
-	else
-		peer_failed(p, "connection error", errno);
+	while (budget < READ_BUDGET) {
+		n = rx_read(p->t, p->fd, &p->rx);
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			peer_failed(p, "connection error", errno);
+			return;
+		}
+		if (n == 0) {
+			peer_failed(p, p->healthy ? "closed by the other end" :
+			    "closed by the other end just after connecting "
+			    "(restarting, or refused our cluster name?)", 0);
+			return;
+		}
+		budget += (size_t)n;
+		if (peer_parse(p) < 0)
+			return;
+	}
+	rx_trim(&p->rx);
 }
 
 static void
@@ -444,7 +683,7 @@ peer_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		p->backoff = 0;
 		break;
 	case P_BACKOFF:
-		if (p->head != NULL) {
+		if (p->q.head != NULL) {
 			peer_connect(p);
 		} else {
 			p->state = P_IDLE; /* lazily, on the next send */
@@ -517,7 +756,8 @@ static void
 peer_free(struct peer *p)
 {
 	peer_close_fd(p);
-	frames_free(p);
+	txq_clear(&p->q);
+	buf_free(&p->rx.in);
 	free(p->addr);
 	free(p->host);
 	free(p->port);
@@ -542,7 +782,15 @@ transport_set_peer(struct transport *t, uint64_t id, const char *addr)
 			*pp = p->next;
 			log_debug("raft transport: forgetting server %" PRIu64
 			    " at %s", p->id, p->addr);
-			peer_free(p);
+			if (p->dispatching > 0) {
+				/* fn is handling one of its frames: the
+				 * reader frees it when fn returns */
+				peer_close_fd(p);
+				txq_clear(&p->q);
+				p->doomed = true;
+			} else {
+				peer_free(p);
+			}
 		}
 		return 0;
 	}
@@ -558,7 +806,8 @@ transport_set_peer(struct transport *t, uint64_t id, const char *addr)
 		p->t = t;
 		p->id = id;
 		p->fd = -1;
-		p->tailp = &p->head;
+		txq_init(&p->q);
+		buf_init(&p->rx.in);
 		ev_io_init(&p->rio, peer_rio_cb, -1, EV_READ);
 		ev_io_init(&p->wio, peer_wio_cb, -1, EV_WRITE);
 		ev_init(&p->timer, peer_timer_cb);
@@ -579,41 +828,42 @@ transport_set_peer(struct transport *t, uint64_t id, const char *addr)
 	p->state = P_IDLE;
 	p->backoff = 0;
 	p->streak = 0;
-	if (p->head != NULL)
+	if (p->q.head != NULL)
 		peer_connect(p);
 	return 0;
 }
 
+static struct inconn *inconn_find(const struct transport *t, uint64_t id);
+
+/* transport_send - to the peer's own address if we know it, else back over
+ * the newest connection it made to us (a client does not listen). */
 int
 transport_send(struct transport *t, uint64_t id, uint8_t kind,
     const void *payload, size_t len)
 {
+	struct inconn *c;
 	struct peer *p;
-	struct frame *f;
 
 	if (len > TRANSPORT_MAX_FRAME - 1)
 		return -EMSGSIZE;
 	if ((p = peer_find(t, id)) == NULL) {
-		t->st.dropped++;
-		return -ENOENT;
+		if ((c = inconn_find(t, id)) == NULL) {
+			t->st.dropped++;
+			return -ENOENT;
+		}
+		if (txq_push(&c->q, kind, payload, len) < 0) {
+			t->st.dropped++;
+			return -ENOBUFS;
+		}
+		/* written from the loop, so a burst of sends is one writev
+		 * (and fn, which may be replying, never sees c go away) */
+		ev_io_start(t->loop, &c->wio);
+		return 0;
 	}
-	/* a frame over the cap on its own still goes through an empty
-	 * queue, so every frame up to TRANSPORT_MAX_FRAME can be sent */
-	if (p->qbytes > 0 &&
-	    p->qbytes + HDR_LEN + 1 + len > TRANSPORT_QUEUE_BYTES) {
+	if (txq_push(&p->q, kind, payload, len) < 0) {
 		t->st.dropped++;
 		return -ENOBUFS;
 	}
-	f = xmalloc(sizeof(*f) + HDR_LEN + 1 + len);
-	f->next = NULL;
-	f->len = HDR_LEN + 1 + len;
-	be32_set(f->data, (uint32_t)(1 + len));
-	f->data[HDR_LEN] = kind;
-	if (len > 0)
-		memcpy(f->data + HDR_LEN + 1, payload, len);
-	*p->tailp = f;
-	p->tailp = &f->next;
-	p->qbytes += f->len;
 	switch (p->state) {
 	case P_IDLE:
 		peer_connect(p);
@@ -631,20 +881,46 @@ transport_send(struct transport *t, uint64_t id, uint8_t kind,
 
 /* ------------------------------------------------ incoming connections */
 
+/* inconn_free - close c; replies still queued on it are dropped. */
 static void
 inconn_free(struct inconn *c)
 {
 	struct transport *t = c->t;
 
 	ev_io_stop(t->loop, &c->rio);
+	ev_io_stop(t->loop, &c->wio);
 	ev_timer_stop(t->loop, &c->hello_timer);
 	close(c->fd);
-	buf_free(&c->in);
+	buf_free(&c->rx.in);
+	t->st.dropped += txq_clear(&c->q);
 	*c->prevp = c->next;
 	if (c->next != NULL)
 		c->next->prevp = c->prevp;
 	t->nconns--;
 	free(c);
+}
+
+static void
+inconn_link(struct transport *t, struct inconn *c)
+{
+	c->next = t->conns;
+	if (c->next != NULL)
+		c->next->prevp = &c->next;
+	c->prevp = &t->conns;
+	t->conns = c;
+}
+
+/* inconn_find - the newest connection from id that passed HELLO (the
+ * list is kept with the latest HELLO first). */
+static struct inconn *
+inconn_find(const struct transport *t, uint64_t id)
+{
+	struct inconn *c;
+
+	for (c = t->conns; c != NULL; c = c->next)
+		if (c->hello && c->id == id)
+			return c;
+	return NULL;
 }
 
 /* inconn_reject - a protocol violation: count it, warn (rate-limited),
@@ -731,60 +1007,48 @@ inconn_hello(struct inconn *c, uint8_t kind, const uint8_t *p, size_t n)
 	c->hello = true;
 	c->id = id;
 	ev_timer_stop(t->loop, &c->hello_timer);
+	/* first in the list: replies to id go over the newest connection */
+	*c->prevp = c->next;
+	if (c->next != NULL)
+		c->next->prevp = c->prevp;
+	inconn_link(t, c);
 	log_info("raft transport: connection from server %" PRIu64 " (%s)",
 	    id, c->name);
 	return 0;
 }
 
-/* inconn_parse - hand every complete frame in c->in to the callback.
- * Returns 0, or -1 if c (or the whole transport) is gone. */
+/* inconn_parse - hand every complete frame in c->rx to the callback.
+ * Returns 0, or -1 if c (or the whole transport) is gone.  Nothing fn
+ * can call frees c: transport_send only queues, transport_close waits. */
 static int
 inconn_parse(struct inconn *c)
 {
 	struct transport *t = c->t;
-	size_t off = 0, len, flen;
-	uint8_t *d;
+	const uint8_t *payload;
+	size_t off = 0, len;
 	uint8_t kind;
+	int rc;
 
-	c->need = 0;
-	while (c->in.len - off >= HDR_LEN) {
-		d = c->in.data + off;
-		flen = be32_get(d);
-		if (flen == 0 || flen > (c->hello ? TRANSPORT_MAX_FRAME :
-		    HELLO_MAX_FRAME)) {
-			inconn_reject(c, "bad frame length %zu", flen);
-			return -1;
-		}
-		if (c->in.len - off - HDR_LEN < flen) {
-			c->need = HDR_LEN + flen;
-			break;
-		}
-		kind = d[HDR_LEN];
-		len = flen - 1;
+	while ((rc = rx_next(&c->rx, &off, c->hello ? TRANSPORT_MAX_FRAME :
+	    HELLO_MAX_FRAME, &kind, &payload, &len)) > 0) {
 		if (!c->hello) {
-			if (inconn_hello(c, kind, d + HDR_LEN + 1, len) < 0)
+			if (inconn_hello(c, kind, payload, len) < 0)
 				return -1;
 		} else if (kind == TRANSPORT_HELLO) {
 			inconn_reject(c, "second HELLO from server %" PRIu64,
 			    c->id);
 			return -1;
-		} else {
-			t->st.frames_received++;
-			t->dispatching++;
-			t->fn(t, c->id, kind, d + HDR_LEN + 1, len, t->arg);
-			t->dispatching--;
-			if (t->closed) {
-				if (t->dispatching == 0)
-					transport_destroy(t);
-				return -1;
-			}
+		} else if (!deliver(t, c->id, kind, payload, len)) {
+			if (t->dispatching == 0)
+				transport_destroy(t);
+			return -1;
 		}
-		off += HDR_LEN + flen;
 	}
-	if (off > 0) {
-		memmove(c->in.data, c->in.data + off, c->in.len - off);
-		c->in.len -= off;
+	if (rc < 0) {
+		inconn_reject(c, "bad frame length %zu", len);
+		return -1;
 	}
+	rx_consume(&c->rx, off);
 	return 0;
 }
 
@@ -792,28 +1056,14 @@ static void
 inconn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct inconn *c = w->data;
-	struct transport *t = c->t;
-	size_t budget = 0, want;
+	size_t budget = 0;
 	ssize_t n;
 
 	(void)loop;
 	(void)revents;
 	while (budget < READ_BUDGET) {
-		/* room for the rest of a known frame, but grown no faster
-		 * than data arrives: a header claiming 64 MB costs nothing
-		 * until the bytes come */
-		want = READ_CHUNK;
-		if (c->need > c->in.len && c->need - c->in.len > want) {
-			want = c->need - c->in.len;
-			if (want > c->in.len)
-				want = c->in.len > READ_CHUNK ? c->in.len :
-				    READ_CHUNK;
-		}
-		buf_reserve(&c->in, want);
-		n = read(c->fd, c->in.data + c->in.len, c->in.cap - c->in.len);
+		n = rx_read(c->t, c->fd, &c->rx);
 		if (n < 0) {
-			if (errno == EINTR)
-				continue;
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
 				break;
 			log_info("raft transport: connection from %s: %s",
@@ -832,15 +1082,34 @@ inconn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 			inconn_free(c);
 			return;
 		}
-		c->in.len += (size_t)n;
-		t->st.bytes_received += (uint64_t)n;
 		budget += (size_t)n;
 		if (inconn_parse(c) < 0)
 			return;
 	}
-	/* give back a big frame's buffer once it is consumed */
-	if (c->in.len == 0 && c->in.cap > 4 * READ_CHUNK)
-		buf_free(&c->in);
+	rx_trim(&c->rx);
+}
+
+/* inconn_write_cb - replies queued by transport_send, written back over
+ * the connection the peer made. */
+static void
+inconn_write_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct inconn *c = w->data;
+
+	(void)revents;
+	switch (txq_write(c->t, c->fd, &c->q, NULL, NULL)) {
+	case 0:
+		ev_io_stop(loop, w);
+		break;
+	case 1:
+		break;
+	default:
+		log_info("raft transport: connection from server %" PRIu64
+		    " (%s): write failed: %s", c->id, c->name,
+		    strerror(errno));
+		inconn_free(c);
+		break;
+	}
 }
 
 static void
@@ -894,18 +1163,17 @@ accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 		c = xcalloc(1, sizeof(*c));
 		c->t = t;
 		c->fd = fd;
-		buf_init(&c->in);
+		buf_init(&c->rx.in);
+		txq_init(&c->q);
 		snprintf(c->name, sizeof(c->name), "%s", name);
 		ev_io_init(&c->rio, inconn_read_cb, fd, EV_READ);
 		c->rio.data = c;
+		ev_io_init(&c->wio, inconn_write_cb, fd, EV_WRITE);
+		c->wio.data = c;
 		ev_timer_init(&c->hello_timer, inconn_hello_timeout_cb,
 		    HELLO_TIMEOUT, 0);
 		c->hello_timer.data = c;
-		c->next = t->conns;
-		if (c->next != NULL)
-			c->next->prevp = &c->next;
-		c->prevp = &t->conns;
-		t->conns = c;
+		inconn_link(t, c);
 		t->nconns++;
 		ev_io_start(loop, &c->rio);
 		ev_timer_start(loop, &c->hello_timer);
@@ -924,6 +1192,49 @@ accept_retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 /* ------------------------------------------------------------- public */
 
+static int
+check_args(uint64_t self_id, const char *cluster, transport_recv_fn fn,
+    struct errbuf *eb)
+{
+	if (self_id == 0)
+		return errbuf_set(eb, -EINVAL, "raft transport: server id 0");
+	if (cluster == NULL || strlen(cluster) > CLUSTER_MAX)
+		return errbuf_set(eb, -EINVAL, "raft transport: cluster name "
+		    "missing or longer than %d bytes", CLUSTER_MAX);
+	if (fn == NULL)
+		return errbuf_set(eb, -EINVAL, "raft transport: no receive "
+		    "callback");
+	return 0;
+}
+
+/* transport_new - the transport around listening socket lfd (-1: none) */
+static struct transport *
+transport_new(struct ev_loop *loop, int lfd, uint64_t self_id,
+    const char *cluster, transport_recv_fn fn, void *arg)
+{
+	struct transport *t;
+
+	t = xcalloc(1, sizeof(*t));
+	t->loop = loop;
+	t->lfd = lfd;
+	t->self_id = self_id;
+	t->cluster = xstrdup(cluster);
+	t->fn = fn;
+	t->arg = arg;
+	buf_init(&t->hello);
+	buf_put_be32(&t->hello, (uint32_t)(1 + 8 + strlen(cluster)));
+	buf_put_u8(&t->hello, TRANSPORT_HELLO);
+	buf_put_be64(&t->hello, self_id);
+	buf_put_str(&t->hello, cluster);
+	ev_io_init(&t->accept_w, accept_cb, lfd, EV_READ);
+	t->accept_w.data = t;
+	ev_init(&t->accept_retry, accept_retry_cb);
+	t->accept_retry.data = t;
+	if (lfd >= 0)
+		ev_io_start(loop, &t->accept_w);
+	return t;
+}
+
 int
 transport_open(struct ev_loop *loop, const char *bind_addr, int port,
     uint64_t self_id, const char *cluster, transport_recv_fn fn, void *arg,
@@ -935,14 +1246,11 @@ transport_open(struct ev_loop *loop, const char *bind_addr, int port,
 	int fd, rc, one = 1;
 
 	*out = NULL;
-	if (self_id == 0)
-		return errbuf_set(eb, -EINVAL, "raft transport: server id 0");
-	if (cluster == NULL || strlen(cluster) > CLUSTER_MAX)
-		return errbuf_set(eb, -EINVAL, "raft transport: cluster name "
-		    "missing or longer than %d bytes", CLUSTER_MAX);
-	if (port < 0 || port > 65535 || fn == NULL)
-		return errbuf_set(eb, -EINVAL, "raft transport: bad port %d "
-		    "or no receive callback", port);
+	if ((rc = check_args(self_id, cluster, fn, eb)) < 0)
+		return rc;
+	if (port < 0 || port > 65535)
+		return errbuf_set(eb, -EINVAL, "raft transport: bad port %d",
+		    port);
 	if (bind_addr == NULL)
 		bind_addr = "0.0.0.0";
 	memset(&hints, 0, sizeof(hints));
@@ -976,27 +1284,27 @@ transport_open(struct ev_loop *loop, const char *bind_addr, int port,
 	}
 	freeaddrinfo(res);
 
-	t = xcalloc(1, sizeof(*t));
-	t->loop = loop;
-	t->lfd = fd;
-	t->self_id = self_id;
-	t->cluster = xstrdup(cluster);
-	t->fn = fn;
-	t->arg = arg;
-	buf_init(&t->hello);
-	buf_put_be32(&t->hello, (uint32_t)(1 + 8 + strlen(cluster)));
-	buf_put_u8(&t->hello, TRANSPORT_HELLO);
-	buf_put_be64(&t->hello, self_id);
-	buf_put_str(&t->hello, cluster);
-	ev_io_init(&t->accept_w, accept_cb, fd, EV_READ);
-	t->accept_w.data = t;
-	ev_init(&t->accept_retry, accept_retry_cb);
-	t->accept_retry.data = t;
-	ev_io_start(loop, &t->accept_w);
+	t = transport_new(loop, fd, self_id, cluster, fn, arg);
 	log_info("raft transport: listening on %s:%d as server %" PRIu64
 	    " in cluster \"%s\"", bind_addr, transport_port(t), self_id,
 	    cluster);
 	*out = t;
+	return 0;
+}
+
+int
+transport_open_client(struct ev_loop *loop, uint64_t self_id,
+    const char *cluster, transport_recv_fn fn, void *arg,
+    struct transport **out, struct errbuf *eb)
+{
+	int rc;
+
+	*out = NULL;
+	if ((rc = check_args(self_id, cluster, fn, eb)) < 0)
+		return rc;
+	*out = transport_new(loop, -1, self_id, cluster, fn, arg);
+	log_info("raft transport: client %" PRIu64 " in cluster \"%s\" (not "
+	    "listening)", self_id, cluster);
 	return 0;
 }
 
@@ -1025,6 +1333,8 @@ transport_port(const struct transport *t)
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
 
+	if (t->lfd < 0)
+		return 0; /* a client */
 	if (getsockname(t->lfd, (struct sockaddr *)&ss, &sl) < 0)
 		return -errno;
 	if (ss.ss_family == AF_INET)
@@ -1047,7 +1357,8 @@ transport_destroy(struct transport *t)
 
 	ev_io_stop(t->loop, &t->accept_w);
 	ev_timer_stop(t->loop, &t->accept_retry);
-	close(t->lfd);
+	if (t->lfd >= 0)
+		close(t->lfd);
 	while ((p = t->peers) != NULL) {
 		t->peers = p->next;
 		peer_free(p);

@@ -10,6 +10,16 @@
  * retransmits), and a connection that fails is retried with exponential
  * backoff (50 ms doubling to 2 s).  Incoming frames of any kind are handed
  * to the receive callback with the peer's id.
+ *
+ * Replies to a client (which does not listen, see transport_open_client)
+ * travel back over the connection it opened: transport_send to an id with
+ * no known address queues the frame on the newest incoming connection
+ * whose HELLO carried that id (same bounded queue, per connection; what
+ * is still queued when that connection closes is dropped and counted).
+ * Frames written back on a connection we opened are read with the same
+ * framing (no HELLO in that direction) and handed to the callback as from
+ * the peer we connected to; a bad one closes the connection, which is
+ * then re-made with backoff.
  */
 #ifndef CAIRN_RAFTD_TRANSPORT_H
 #define CAIRN_RAFTD_TRANSPORT_H
@@ -39,7 +49,9 @@ typedef void (*transport_recv_fn)(struct transport *t, uint64_t from,
 
 struct transport_stats {
 	uint64_t frames_sent, frames_received, bytes_sent, bytes_received;
-	uint64_t dropped; /* queue full or peer unknown */
+	/* queue full, peer unknown, or queued on an incoming connection
+	 * that closed */
+	uint64_t dropped;
 	uint64_t connects, connect_failures, bad_frames;
 };
 
@@ -50,6 +62,18 @@ struct transport_stats {
 int transport_open(struct ev_loop *loop, const char *bind_addr, int port,
     uint64_t self_id, const char *cluster, transport_recv_fn fn, void *arg,
     struct transport **out, struct errbuf *eb);
+
+/* transport_open_client - a transport that does not listen, for a client
+ * node: it reaches servers through transport_set_peer and transport_send
+ * as usual, and the servers' replies come back over the same connections
+ * (see above).  self_id (non-zero) is how servers address the replies, so
+ * it must be unique among the clients and servers of the cluster; do not
+ * call transport_set_self_addr on it.  transport_port returns 0. */
+int transport_open_client(struct ev_loop *loop, uint64_t self_id,
+    const char *cluster, transport_recv_fn fn, void *arg,
+    struct transport **out, struct errbuf *eb);
+
+/* transport_port - the port listened on; 0 for a client transport */
 int transport_port(const struct transport *t);
 
 /* transport_set_self_addr - announce this server's listen address
@@ -62,8 +86,11 @@ int transport_set_self_addr(struct transport *t, const char *addr);
  * earlier address (the connection is re-made).  NULL addr forgets it. */
 int transport_set_peer(struct transport *t, uint64_t id, const char *addr);
 
-/* transport_send - queue one frame to peer id (copied).  Returns 0, or
- * -ENOENT (unknown peer), -ENOBUFS (queue full; dropped), -EMSGSIZE. */
+/* transport_send - queue one frame to peer id (copied): to its address if
+ * one is known (transport_set_peer, or learnt from its HELLO), else back
+ * over its newest connection to us.  Returns 0, or -ENOENT (neither),
+ * -ENOBUFS (queue full; dropped), -EMSGSIZE.  May be called from the
+ * receive callback (a reply). */
 int transport_send(struct transport *t, uint64_t id, uint8_t kind,
     const void *payload, size_t len);
 

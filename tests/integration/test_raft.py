@@ -300,6 +300,39 @@ def change_events_and_remove_peer():
 
 
 @test
+def client_forwards_to_servers_and_fails_over():
+    tmp = TmpDir()
+    ss = cluster(tmp)
+    peers = []
+    for s in ss:
+        peers += ["-raft-peer", "%s=%s:%d" % (s.name, s.ip, PORT)]
+    # a client keeps no state: no -server
+    c = Server(tmp, 4, peers)
+    c.args.remove("-server")
+    try:
+        c.start()
+        lead = leader_of(ss)
+        assert c.state()["role"] == "client"
+        for i in range(6):  # round-robin over the servers
+            r = c.put("c%d" % i, "v%d" % i)
+            assert r.returncode == 0 and "ok = true" in r.stdout, r.stderr
+        assert c.get("c5") == "v5"
+        assert c.get("c4", "consistent") == "v4"
+        assert not os.path.exists(os.path.join(c.data, "raft", "data.mdb"))
+        # a server dies: the client's requests go to the others
+        fol = [s for s in ss if s is not lead][0]
+        fol.kill()
+        for i in range(6, 12):
+            r = c.put("c%d" % i, "v%d" % i, timeout_ms=10000)
+            assert r.returncode == 0 and "ok = true" in r.stdout, r.stderr
+        assert lead.get("c11") == "v11"
+    finally:
+        c.stop()
+        stop_all(ss)
+        tmp.cleanup()
+
+
+@test
 def graceful_stop_of_leader_transfers_leadership():
     tmp = TmpDir()
     ss = cluster(tmp)

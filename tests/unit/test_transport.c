@@ -1,6 +1,7 @@
 /* test_transport.c - raftd/transport.c on one libev loop: ordered
  * delivery, large frames, reconnects with backoff, hostile clients,
- * cluster mismatch and queue limits, all on 127.0.0.1. */
+ * cluster mismatch and queue limits, and replies to clients that do not
+ * listen, all on 127.0.0.1. */
 #include <sys/socket.h>
 
 #include <arpa/inet.h>
@@ -40,6 +41,10 @@ struct node {
 	struct rxframe *rx;
 	size_t nrx, caprx;
 	bool close_in_cb;	/* transport_close from inside the callback */
+	bool forget_in_cb;	/* forget the sender from inside the callback */
+	const char *move_in_cb;	/* move the sender there, likewise (once) */
+	bool echo;		/* answer requests (not FORWARD) with FORWARD */
+	unsigned echo_fail;	/* transport_send failures answering */
 };
 
 static struct ev_loop *loop;
@@ -74,6 +79,15 @@ on_recv(struct transport *t, uint64_t from, uint8_t kind,
 	assert_non_null(f->data);
 	if (len > 0)
 		memcpy(f->data, payload, len);
+	if (n->echo && kind != TRANSPORT_FORWARD &&
+	    transport_send(t, from, TRANSPORT_FORWARD, payload, len) != 0)
+		n->echo_fail++;
+	if (n->forget_in_cb)
+		assert_int_equal(transport_set_peer(t, from, NULL), 0);
+	if (n->move_in_cb != NULL) {
+		assert_int_equal(transport_set_peer(t, from, n->move_in_cb), 0);
+		n->move_in_cb = NULL;
+	}
 	if (n->close_in_cb) {
 		transport_close(n->t);
 		n->t = NULL;
@@ -107,6 +121,21 @@ node_open(struct node *n, uint64_t id, int port, const char *cluster)
 	assert_true(n->port > 0);
 	if (port != 0)
 		assert_int_equal(n->port, port);
+}
+
+/* node_open_client - a transport that does not listen */
+static void
+node_open_client(struct node *n, uint64_t id, const char *cluster)
+{
+	struct errbuf eb;
+	int rc;
+
+	n->id = id;
+	rc = transport_open_client(loop, id, cluster, on_recv, n, &n->t, &eb);
+	if (rc != 0)
+		fail_msg("transport_open_client: %s", eb.msg);
+	n->port = transport_port(n->t);
+	assert_int_equal(n->port, 0);
 }
 
 static void
@@ -282,6 +311,9 @@ test_order_and_sender(void **state)
 	assert_int_equal(st.dropped, 0);
 	transport_stats(b.t, &st);
 	assert_int_equal(st.frames_received, n + n / 4);
+	/* b knows a's address: it dialled a rather than answering over
+	 * a's connection */
+	assert_int_equal(st.connects, 1);
 	assert_int_equal(st.bad_frames, 0);
 	node_free(&a);
 	node_free(&b);
@@ -695,6 +727,616 @@ test_close_from_callback(void **state)
 	node_free(&b);
 }
 
+/* ------------------------------------------- clients (no listener) */
+
+static void
+test_client_request_reply(void **state)
+{
+	struct node s, c, x;
+	struct transport_stats st;
+	struct transport *t = NULL;
+	struct errbuf eb;
+
+	(void)state;
+	memset(&s, 0, sizeof(s));
+	memset(&c, 0, sizeof(c));
+	memset(&x, 0, sizeof(x));
+	node_open(&s, 10, 0, "dc1");
+	s.echo = true;
+	node_open_client(&c, 100, "dc1");
+	set_peer(&c, &s);
+	/* the server cannot reach the client before it connects */
+	assert_int_equal(transport_send(s.t, 100, TRANSPORT_RAFT, "x", 1),
+	    -ENOENT);
+	assert_int_equal(transport_send(c.t, 10, TRANSPORT_RAFT, "ping", 4),
+	    0);
+	assert_true(wait_rx(&s, 1, 5));
+	assert_int_equal(s.rx[0].from, 100);
+	assert_int_equal(s.rx[0].kind, TRANSPORT_RAFT);
+	/* the reply sent from the server's callback */
+	assert_true(wait_rx(&c, 1, 5));
+	assert_int_equal(c.rx[0].from, 10);
+	assert_int_equal(c.rx[0].kind, TRANSPORT_FORWARD);
+	assert_int_equal(c.rx[0].len, 4);
+	assert_memory_equal(c.rx[0].data, "ping", 4);
+	/* and one sent from outside it, any kind but HELLO */
+	assert_int_equal(transport_send(s.t, 100, TRANSPORT_SNAPSHOT, NULL,
+	    0), 0);
+	assert_int_equal(transport_send(s.t, 100, 200, "push", 4), 0);
+	assert_true(wait_rx(&c, 3, 5));
+	assert_int_equal(c.rx[1].kind, TRANSPORT_SNAPSHOT);
+	assert_int_equal(c.rx[1].len, 0);
+	assert_int_equal(c.rx[2].from, 10);
+	assert_int_equal(c.rx[2].kind, 200);
+	assert_memory_equal(c.rx[2].data, "push", 4);
+	/* an id that never connected is still unknown */
+	assert_int_equal(transport_send(s.t, 101, TRANSPORT_RAFT, "x", 1),
+	    -ENOENT);
+	assert_int_equal(s.echo_fail, 0);
+	transport_stats(s.t, &st);
+	assert_int_equal(st.connects, 0); /* never dialled the client */
+	assert_int_equal(st.frames_sent, 3);
+	assert_int_equal(st.frames_received, 1);
+	assert_int_equal(st.dropped, 2); /* the two -ENOENT */
+	assert_int_equal(st.bad_frames, 0);
+	transport_stats(c.t, &st);
+	assert_int_equal(st.connects, 1);
+	assert_int_equal(st.frames_sent, 1);
+	assert_int_equal(st.frames_received, 3);
+	assert_int_equal(st.bad_frames, 0);
+	/* bad arguments */
+	assert_int_equal(transport_open_client(loop, 0, "dc1", on_recv, &x,
+	    &t, &eb), -EINVAL);
+	assert_null(t);
+	assert_int_equal(transport_open_client(loop, 5, NULL, on_recv, &x,
+	    &t, &eb), -EINVAL);
+	assert_int_equal(transport_open_client(loop, 5, "dc1", NULL, &x,
+	    &t, &eb), -EINVAL);
+	assert_null(t);
+	node_free(&c);
+	node_free(&s);
+	assert_int_equal(warn_lines, 0);
+}
+
+#define RT_ROUNDS 20
+#define RT_PER_ROUND 25
+#define RT_BIG (1024u * 1024)
+
+static size_t
+rt_len(uint64_t seq, bool big)
+{
+	return big ? RT_BIG + seq % 7 : 8 + seq % 5;
+}
+
+/* rt_fill - the payload of request seq: seq, then a pattern */
+static void
+rt_fill(uint8_t *p, size_t len, uint64_t seq)
+{
+	size_t k;
+
+	for (k = 0; k < len; k++)
+		p[k] = (uint8_t)(k * 31 + k / 4099 + seq);
+	be64_set(p, seq);
+}
+
+/* rt_send - requests base..base+RT_PER_ROUND-1 from a to id, the one at
+ * bigpos big; the loop turns now and then so requests and replies mix */
+static void
+rt_send(struct node *a, uint64_t id, uint64_t seq, bool big, uint8_t *scratch)
+{
+	size_t len = rt_len(seq, big);
+
+	rt_fill(scratch, len, seq);
+	assert_int_equal(transport_send(a->t, id, big ? TRANSPORT_SNAPSHOT :
+	    TRANSPORT_RAFT, scratch, len), 0);
+}
+
+/* rt_check - n got one round: the peer's requests and the replies to its
+ * own, each in order and intact */
+static void
+rt_check(struct node *n, uint64_t from, uint64_t base, size_t bigpos,
+    size_t peer_bigpos, uint8_t *scratch)
+{
+	uint64_t nreq = 0, nrep = 0, seq;
+	size_t i, len;
+	bool big;
+
+	for (i = 0; i < n->nrx; i++) {
+		struct rxframe *f = &n->rx[i];
+
+		assert_int_equal(f->from, from);
+		if (f->kind == TRANSPORT_FORWARD) {
+			big = nrep == bigpos;
+			seq = base + nrep++;
+		} else {
+			big = nreq == peer_bigpos;
+			assert_int_equal(f->kind, big ? TRANSPORT_SNAPSHOT :
+			    TRANSPORT_RAFT);
+			seq = base + nreq++;
+		}
+		len = rt_len(seq, big);
+		assert_int_equal(f->len, len);
+		rt_fill(scratch, len, seq);
+		assert_memory_equal(f->data, scratch, len);
+	}
+	assert_int_equal(nreq, RT_PER_ROUND);
+	assert_int_equal(nrep, RT_PER_ROUND);
+	node_clear_rx(n);
+}
+
+struct want2 {
+	struct want a, b;
+};
+
+static bool
+got_both(void *arg)
+{
+	struct want2 *w = arg;
+
+	return got_n(&w->a) && got_n(&w->b);
+}
+
+static void
+test_client_round_trips(void **state)
+{
+	struct node s, c;
+	struct transport_stats st;
+	struct want2 w;
+	uint8_t *scratch;
+	uint64_t base;
+	size_t r, j, cbig, sbig;
+
+	(void)state;
+	memset(&s, 0, sizeof(s));
+	memset(&c, 0, sizeof(c));
+	scratch = malloc(RT_BIG + 8);
+	assert_non_null(scratch);
+	node_open(&s, 10, 0, "dc1");
+	node_open_client(&c, 100, "dc1");
+	s.echo = c.echo = true;
+	set_peer(&c, &s);
+	/* the client connects first: the server has no way to it before */
+	assert_int_equal(transport_send(c.t, 10, TRANSPORT_RAFT, "hi", 2), 0);
+	assert_true(wait_rx(&c, 1, 5));
+	node_clear_rx(&c);
+	node_clear_rx(&s);
+	for (r = 0; r < RT_ROUNDS; r++) {
+		base = r * RT_PER_ROUND;
+		cbig = r % RT_PER_ROUND;
+		sbig = (r * 3 + 1) % RT_PER_ROUND;
+		for (j = 0; j < RT_PER_ROUND; j++) {
+			rt_send(&c, 10, base + j, j == cbig, scratch);
+			rt_send(&s, 100, base + j, j == sbig, scratch);
+			if (j % 5 == 4)
+				ev_run(loop, EVRUN_NOWAIT);
+		}
+		w.a.n = &c;
+		w.a.count = 2 * RT_PER_ROUND;
+		w.b.n = &s;
+		w.b.count = 2 * RT_PER_ROUND;
+		assert_true(run(got_both, &w, 10));
+		rt_check(&c, 10, base, cbig, sbig, scratch);
+		rt_check(&s, 100, base, sbig, cbig, scratch);
+	}
+	assert_int_equal(c.echo_fail, 0);
+	assert_int_equal(s.echo_fail, 0);
+	transport_stats(c.t, &st);
+	assert_int_equal(st.connects, 1);
+	assert_int_equal(st.frames_sent, 1 + 2 * RT_ROUNDS * RT_PER_ROUND);
+	assert_int_equal(st.frames_received, 1 + 2 * RT_ROUNDS * RT_PER_ROUND);
+	assert_int_equal(st.dropped, 0);
+	assert_int_equal(st.bad_frames, 0);
+	transport_stats(s.t, &st);
+	assert_int_equal(st.connects, 0);
+	assert_int_equal(st.frames_sent, 1 + 2 * RT_ROUNDS * RT_PER_ROUND);
+	assert_int_equal(st.dropped, 0);
+	assert_int_equal(st.bad_frames, 0);
+	free(scratch);
+	node_free(&c);
+	node_free(&s);
+	assert_int_equal(warn_lines, 0);
+}
+
+static void
+test_client_server_restart(void **state)
+{
+	struct node s, c;
+	struct transport_stats st;
+	int port, i;
+
+	(void)state;
+	memset(&s, 0, sizeof(s));
+	memset(&c, 0, sizeof(c));
+	node_open(&s, 10, 0, "dc1");
+	s.echo = true;
+	port = s.port;
+	node_open_client(&c, 100, "dc1");
+	set_peer(&c, &s);
+	assert_int_equal(transport_send(c.t, 10, TRANSPORT_RAFT, "hi", 2), 0);
+	assert_true(wait_rx(&c, 1, 5));
+	node_clear_rx(&c);
+	/* restart the server on the same port */
+	node_free(&s);
+	memset(&s, 0, sizeof(s));
+	run(NULL, NULL, 0.2); /* the client notices the connection closing */
+	node_open(&s, 10, port, "dc1");
+	s.echo = true;
+	/* until the client is back, the new server cannot answer it */
+	assert_int_equal(transport_send(s.t, 100, TRANSPORT_RAFT, "x", 1),
+	    -ENOENT);
+	/* the client keeps sending; replies flow again */
+	assert_true(resend_until(&c, &c, 10, 6));
+	assert_int_equal(c.rx[0].from, 10);
+	assert_int_equal(c.rx[0].kind, TRANSPORT_FORWARD);
+	assert_memory_equal(c.rx[0].data, "again", 5);
+	run(NULL, NULL, 0.05);
+	node_clear_rx(&c);
+	for (i = 0; i < 50; i++)
+		assert_int_equal(transport_send(c.t, 10, TRANSPORT_RAFT, &i,
+		    sizeof(i)), 0);
+	assert_true(wait_rx(&c, 50, 5));
+	for (i = 0; i < 50; i++)
+		assert_memory_equal(c.rx[i].data, &i, sizeof(i));
+	transport_stats(c.t, &st);
+	assert_int_equal(st.connects, 2);
+	assert_int_equal(st.bad_frames, 0);
+	node_clear_rx(&c);
+	/* and once more, this time without letting the client notice */
+	node_free(&s);
+	memset(&s, 0, sizeof(s));
+	node_open(&s, 10, port, "dc1");
+	s.echo = true;
+	assert_true(resend_until(&c, &c, 10, 6));
+	assert_int_equal(c.rx[0].from, 10);
+	assert_int_equal(s.echo_fail, 0);
+	node_free(&c);
+	node_free(&s);
+}
+
+struct sum_want {
+	struct node *n;
+	uint64_t sent0, dropped0, total;
+};
+
+/* all_accounted - every frame queued to a connection that closed was
+ * either written or dropped */
+static bool
+all_accounted(void *arg)
+{
+	struct sum_want *w = arg;
+	struct transport_stats st;
+
+	transport_stats(w->n->t, &st);
+	return (st.frames_sent - w->sent0) + (st.dropped - w->dropped0) ==
+	    w->total;
+}
+
+static void
+test_client_close_with_replies_queued(void **state)
+{
+	struct node s, c;
+	struct transport_stats st;
+	struct sum_want sw;
+	size_t big = 5u * 1024 * 1024, i;
+	uint8_t *p;
+
+	(void)state;
+	memset(&s, 0, sizeof(s));
+	memset(&c, 0, sizeof(c));
+	p = calloc(1, big);
+	assert_non_null(p);
+	node_open(&s, 10, 0, "dc1");
+	s.echo = true;
+	node_open_client(&c, 100, "dc1");
+	set_peer(&c, &s);
+	for (i = 0; i < 6; i++)
+		assert_int_equal(transport_send(c.t, 10, TRANSPORT_SNAPSHOT, p,
+		    big), 0);
+	assert_true(wait_rx(&s, 6, 10));
+	/* the last reply was queued in this very loop turn: not written */
+	transport_stats(s.t, &st);
+	assert_true(st.frames_sent < 6);
+	node_free(&c);
+	sw.n = &s;
+	sw.sent0 = 0;
+	sw.dropped0 = 0;
+	sw.total = 6;
+	assert_true(run(all_accounted, &sw, 5));
+	transport_stats(s.t, &st);
+	assert_true(st.dropped >= 1);
+	assert_int_equal(transport_send(s.t, 100, TRANSPORT_RAFT, "x", 1),
+	    -ENOENT);
+	assert_int_equal(s.echo_fail, 0);
+
+	/* a client closing from its callback, with more replies arriving */
+	memset(&c, 0, sizeof(c));
+	node_open_client(&c, 101, "dc1");
+	c.close_in_cb = true;
+	set_peer(&c, &s);
+	for (i = 0; i < 4; i++)
+		assert_int_equal(transport_send(c.t, 10, TRANSPORT_SNAPSHOT, p,
+		    1024 * 1024), 0);
+	assert_true(wait_rx(&c, 1, 10));
+	assert_null(c.t);
+	run(NULL, NULL, 0.2);
+	assert_int_equal(c.nrx, 1);
+	node_free(&c);
+
+	/* a client forgetting the server from its callback */
+	memset(&c, 0, sizeof(c));
+	node_open_client(&c, 102, "dc1");
+	c.forget_in_cb = true;
+	set_peer(&c, &s);
+	for (i = 0; i < 20; i++)
+		assert_int_equal(transport_send(c.t, 10, TRANSPORT_RAFT, p,
+		    i), 0);
+	assert_true(wait_rx(&c, 1, 10));
+	run(NULL, NULL, 0.2);
+	assert_int_equal(c.nrx, 1);
+	assert_int_equal(transport_send(c.t, 10, TRANSPORT_RAFT, "x", 1),
+	    -ENOENT);
+	node_free(&c);
+
+	/* a client moving the server elsewhere from its callback: the rest
+	 * of what the old connection brought is discarded */
+	{
+		struct node s2;
+		char addr[64];
+
+		memset(&s2, 0, sizeof(s2));
+		node_open(&s2, 10, 0, "dc1");
+		s2.echo = true;
+		snprintf(addr, sizeof(addr), "127.0.0.1:%d", s2.port);
+		memset(&c, 0, sizeof(c));
+		node_open_client(&c, 104, "dc1");
+		c.move_in_cb = addr;
+		set_peer(&c, &s);
+		for (i = 0; i < 20; i++)
+			assert_int_equal(transport_send(c.t, 10,
+			    TRANSPORT_RAFT, p, i), 0);
+		assert_true(wait_rx(&c, 1, 10));
+		assert_null(c.move_in_cb);
+		assert_true(resend_until(&c, &s2, 10, 6));
+		assert_int_equal(s2.rx[0].from, 104);
+		node_clear_rx(&c);
+		assert_true(wait_rx(&c, 1, 5)); /* s2's reply */
+		assert_int_equal(c.rx[0].from, 10);
+		node_free(&c);
+		node_free(&s2);
+	}
+
+	/* the server still answers a new client */
+	memset(&c, 0, sizeof(c));
+	node_open_client(&c, 103, "dc1");
+	set_peer(&c, &s);
+	assert_int_equal(transport_send(c.t, 10, TRANSPORT_RAFT, "ok", 2), 0);
+	assert_true(wait_rx(&c, 1, 5));
+	assert_memory_equal(c.rx[0].data, "ok", 2);
+	free(p);
+	node_free(&c);
+	node_free(&s);
+}
+
+/* raw server helpers */
+static int
+raw_listen(int *port)
+{
+	struct sockaddr_in sin;
+	socklen_t sl = sizeof(sin);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0);
+
+	assert_true(fd >= 0);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	assert_int_equal(listen(fd, 8), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &sl), 0);
+	*port = ntohs(sin.sin_port);
+	return fd;
+}
+
+struct acc {
+	int lfd, fd;
+};
+
+static bool
+accepted(void *arg)
+{
+	struct acc *a = arg;
+
+	a->fd = accept4(a->lfd, NULL, NULL, SOCK_CLOEXEC);
+	return a->fd >= 0;
+}
+
+static int
+raw_accept(int lfd)
+{
+	struct acc a = {lfd, -1};
+
+	assert_true(run(accepted, &a, 5));
+	return a.fd;
+}
+
+struct rawrx {
+	int fd;
+	uint8_t data[256];
+	size_t len, want;
+};
+
+static bool
+raw_got(void *arg)
+{
+	struct rawrx *r = arg;
+	ssize_t n;
+
+	while (r->len < r->want) {
+		n = recv(r->fd, r->data + r->len, r->want - r->len,
+		    MSG_DONTWAIT);
+		if (n <= 0)
+			return false;
+		r->len += (size_t)n;
+	}
+	return true;
+}
+
+/* raw_expect - read exactly len bytes from fd (the loop turning, as the
+ * transport writes from it) and compare */
+static void
+raw_expect(int fd, const void *want, size_t len)
+{
+	struct rawrx r;
+
+	memset(&r, 0, sizeof(r));
+	assert_true(len <= sizeof(r.data));
+	r.fd = fd;
+	r.want = len;
+	assert_true(run(raw_got, &r, 5));
+	assert_memory_equal(r.data, want, len);
+}
+
+static void
+test_client_raw_server(void **state)
+{
+	struct node c;
+	struct transport_stats st;
+	uint8_t hdr[5];
+	char addr[64];
+	int lfd, fd, port;
+
+	(void)state;
+	memset(&c, 0, sizeof(c));
+	lfd = raw_listen(&port);
+	node_open_client(&c, 100, "dc1");
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
+	assert_int_equal(transport_set_peer(c.t, 99, addr), 0);
+	assert_int_equal(transport_send(c.t, 99, TRANSPORT_RAFT, "req", 3), 0);
+	fd = raw_accept(lfd);
+	/* the client's HELLO (no listen address), then the frame */
+	raw_expect(fd, "\x00\x00\x00\x0c\x00" "\x00\x00\x00\x00\x00\x00\x00\x64"
+	    "dc1" "\x00\x00\x00\x04\x01req", 24);
+	/* a reply of any kind but HELLO */
+	raw_send(fd, "\x00\x00\x00\x03\x07ok", 7);
+	assert_true(wait_rx(&c, 1, 5));
+	assert_int_equal(c.rx[0].from, 99);
+	assert_int_equal(c.rx[0].kind, 7);
+	assert_memory_equal(c.rx[0].data, "ok", 2);
+	/* a reply in pieces, and two in one write */
+	raw_send(fd, "\x00\x00", 2);
+	run(NULL, NULL, 0.05);
+	raw_send(fd, "\x00\x06\x02spl", 6);
+	run(NULL, NULL, 0.05);
+	raw_send(fd, "it\x00\x00\x00\x01\x03", 7);
+	assert_true(wait_rx(&c, 3, 5));
+	assert_int_equal(c.rx[1].kind, TRANSPORT_SNAPSHOT);
+	assert_int_equal(c.rx[1].len, 5);
+	assert_memory_equal(c.rx[1].data, "split", 5);
+	assert_int_equal(c.rx[2].kind, TRANSPORT_FORWARD);
+	assert_int_equal(c.rx[2].len, 0);
+	/* a HELLO back is a bad frame: the client drops the connection */
+	raw_hello(fd, 99, "dc1");
+	assert_true(run(closed, &fd, 5));
+	close(fd);
+	transport_stats(c.t, &st);
+	assert_int_equal(st.bad_frames, 1);
+	/* and makes a new one for the next frame; a zero length */
+	assert_int_equal(transport_send(c.t, 99, TRANSPORT_RAFT, "a", 1), 0);
+	fd = raw_accept(lfd);
+	raw_send(fd, "\x00\x00\x00\x00", 4);
+	assert_true(run(closed, &fd, 5));
+	close(fd);
+	/* a length over the limit */
+	assert_int_equal(transport_send(c.t, 99, TRANSPORT_RAFT, "b", 1), 0);
+	fd = raw_accept(lfd);
+	be32_set(hdr, TRANSPORT_MAX_FRAME + 1);
+	hdr[4] = TRANSPORT_RAFT;
+	raw_send(fd, hdr, 5);
+	assert_true(run(closed, &fd, 5));
+	close(fd);
+	transport_stats(c.t, &st);
+	assert_int_equal(st.bad_frames, 3);
+	assert_int_equal(st.connects, 3);
+	assert_int_equal(c.nrx, 3);
+	assert_true(warn_lines <= 3);
+	/* a partial reply when the client closes */
+	assert_int_equal(transport_send(c.t, 99, TRANSPORT_RAFT, "c", 1), 0);
+	fd = raw_accept(lfd);
+	raw_send(fd, "\x00\x10\x00\x00\x01partial", 12);
+	run(NULL, NULL, 0.05);
+	node_free(&c);
+	close(fd);
+	close(lfd);
+}
+
+static void
+test_reply_queue(void **state)
+{
+	struct node b;
+	struct transport_stats st;
+	struct sum_want sw;
+	size_t big = 5u * 1024 * 1024, i;
+	uint8_t *p;
+	int fd, old;
+
+	(void)state;
+	memset(&b, 0, sizeof(b));
+	node_open(&b, 2, 0, "dc1");
+	/* two connections from client 77: replies go over the newest */
+	old = raw_connect(b.port);
+	raw_hello(old, 77, "dc1");
+	raw_send(old, "\x00\x00\x00\x03\x01hi", 7);
+	assert_true(wait_rx(&b, 1, 5));
+	fd = raw_connect(b.port);
+	raw_hello(fd, 77, "dc1");
+	raw_send(fd, "\x00\x00\x00\x03\x01hi", 7);
+	assert_true(wait_rx(&b, 2, 5));
+	assert_int_equal(b.rx[1].from, 77);
+	assert_int_equal(transport_send(b.t, 77, TRANSPORT_FORWARD, "pong", 4),
+	    0);
+	raw_expect(fd, "\x00\x00\x00\x05\x03pong", 9);
+	/* the per-connection cap on a client that does not read */
+	p = calloc(1, big);
+	assert_non_null(p);
+	for (i = 0; i < TRANSPORT_QUEUE_BYTES / (big + 5); i++)
+		assert_int_equal(transport_send(b.t, 77, TRANSPORT_SNAPSHOT, p,
+		    big), 0);
+	assert_int_equal(transport_send(b.t, 77, TRANSPORT_SNAPSHOT, p, big),
+	    -ENOBUFS);
+	run(NULL, NULL, 0.1);
+	transport_stats(b.t, &st);
+	assert_true(st.frames_sent < 1 + i);
+	/* it goes away: what was not written is dropped */
+	sw.n = &b;
+	sw.sent0 = 1;
+	sw.dropped0 = 1;
+	sw.total = i;
+	close(fd);
+	assert_true(run(all_accounted, &sw, 5));
+	transport_stats(b.t, &st);
+	assert_true(st.dropped >= 2);
+	/* the older connection still works */
+	assert_int_equal(transport_send(b.t, 77, TRANSPORT_FORWARD, "pong", 4),
+	    0);
+	raw_expect(old, "\x00\x00\x00\x05\x03pong", 9);
+	close(old);
+	run(NULL, NULL, 0.2); /* b notices */
+	assert_int_equal(transport_send(b.t, 77, TRANSPORT_FORWARD, "x", 1),
+	    -ENOENT);
+	/* a reply queued, then the transport closes */
+	fd = raw_connect(b.port);
+	raw_hello(fd, 78, "dc1");
+	raw_send(fd, "\x00\x00\x00\x03\x01hi", 7);
+	assert_true(wait_rx(&b, 3, 5));
+	assert_int_equal(transport_send(b.t, 78, TRANSPORT_SNAPSHOT, p, big),
+	    0);
+	assert_int_equal(transport_send(b.t, 78, TRANSPORT_SNAPSHOT, p, big),
+	    0);
+	free(p);
+	node_free(&b);
+	close(fd);
+}
+
 int
 main(void)
 {
@@ -715,6 +1357,18 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_close_from_callback,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_client_request_reply,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_client_round_trips,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_client_server_restart,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_client_close_with_replies_queued, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_client_raw_server,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reply_queue, setup,
+		    teardown),
 	};
 
 	log_init("test_transport", LOG_LVL_INFO);
