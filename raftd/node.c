@@ -898,6 +898,21 @@ stall(struct node *n, const struct raft_ready *rd, int stage,
 		log_errorx("raft: %s; writes fail until it succeeds "
 			   "(retrying every %.1f s)",
 		    why, NODE_TICK_S);
+	if (!n->stalled) {
+		struct job *j, *next;
+
+		/* writes waiting on this batch cannot be acknowledged now;
+		 * say so rather than leave them hanging (they are idempotent:
+		 * a retry after space is freed is safe) */
+		for (j = n->jobs; j != NULL; j = next) {
+			next = j->next;
+			if (j->state == J_WRITE)
+				job_error(j, -ENOSPC,
+				    "disk full or failing: write not "
+				    "acknowledged (it may still apply once the "
+				    "disk recovers)");
+		}
+	}
 	n->stalled = true;
 	n->stall_stage = stage;
 	n->stalled_rd = *rd;

@@ -351,6 +351,59 @@ def graceful_stop_of_leader_transfers_leadership():
 
 
 @test
+def full_disk_fails_writes_without_crashing_and_recovers():
+    import subprocess
+    tmp = TmpDir()
+    disk = os.path.join(tmp.path, "disk")
+    os.mkdir(disk)
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", disk],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        print("  skipped: cannot mount a tmpfs here: " + r.stderr.strip())
+        tmp.cleanup()
+        return
+    s = Server(tmp, 1, ["-bootstrap"])
+    s.data = os.path.join(disk, "d")
+    s.args[s.args.index("-data-dir") + 1] = s.data
+    try:
+        ballast = os.path.join(disk, "ballast")
+        with open(ballast, "wb") as f:
+            f.write(b"\0" * (1024 * 1024))
+        s.start()
+        leader_of([s])
+        val = "x" * 60000
+        acked, failed = [], None
+        for i in range(200):
+            r = s.put("big%d" % i, val, timeout_ms=5000)
+            if r.returncode == 0:
+                acked.append(i)
+            else:
+                failed = r.stderr
+                break
+        assert failed is not None, "the disk never filled"
+        assert "space" in failed.lower() or "full" in failed.lower(), failed
+        assert s.p.alive(), s.p.output()
+        st = s.state()
+        assert st is not None and st["role"] == "leader", st
+        assert s.get("big%d" % acked[-1], "stale") == val
+        # room again: writes succeed once the node's retry goes through
+        os.unlink(ballast)
+        ok = wait_for(lambda: s.put("after", "1", timeout_ms=3000).returncode == 0,
+                      20, "writes to work again")
+        assert ok
+        s.stop()
+        s.start()
+        leader_of([s])
+        for i in acked:
+            assert s.get("big%d" % i, "stale") == val, i
+        assert s.get("after") == "1"
+    finally:
+        s.stop()
+        subprocess.run(["umount", "-l", disk], capture_output=True)
+        tmp.cleanup()
+
+
+@test
 def corrupted_store_is_refused_at_start():
     tmp = TmpDir()
     s = Server(tmp, 1, ["-bootstrap"])
