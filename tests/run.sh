@@ -100,6 +100,15 @@ for b in "$@"; do
 	run_unit "$b"
 done
 if [ $unit_only -eq 0 ]; then
+	echo "== lint"
+	if make -s lint >"$log/lint.log" 2>&1; then
+		passed=$((passed + 1))
+		echo "ok   lint: the Raft core calls no clock or random source"
+	else
+		note_fail 1 "lint (see $log/lint.log)"
+		echo "FAIL lint"
+		cat "$log/lint.log"
+	fi
 	echo "== fuzz corpora"
 	run_fuzz_corpus
 	for b in "$@"; do
