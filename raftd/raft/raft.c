@@ -25,6 +25,7 @@ struct progress {
 	uint64_t ack_tick;     /* send tick of the newest acked heartbeat */
 	uint64_t hb_seq_acked; /* newest ReadIndex round acked */
 	unsigned snap_wait;    /* ticks spent in PR_SNAPSHOT */
+	uint64_t hb_match;     /* match at the previous heartbeat response */
 	int vote;	       /* election tally: 0 none, 1 granted, -1 no */
 };
 
@@ -441,6 +442,28 @@ log_append(struct raft *r, const struct raft_entry *e)
 	return rc;
 }
 
+/* drop_acks_from - unsent APPEND_RESPs that acknowledge entries from index
+ * on are withdrawn: those entries are being replaced before they were
+ * stored, so the ack would be a lie (found by the simulation: an old
+ * leader could count it towards a commit). */
+static void
+drop_acks_from(struct raft *r, uint64_t index)
+{
+	size_t i, k = 0;
+
+	for (i = 0; i < r->nout; i++) {
+		struct raft_msg *m = &r->out[i];
+
+		if (m->type == RAFT_MSG_APPEND_RESP && !m->reject &&
+		    m->index >= index) {
+			raft_msg_free(m);
+			continue;
+		}
+		r->out[k++] = *m;
+	}
+	r->nout = k;
+}
+
 /* log_truncate - drop entries >= index (never committed ones). */
 static int
 log_truncate(struct raft *r, uint64_t index)
@@ -449,6 +472,7 @@ log_truncate(struct raft *r, uint64_t index)
 
 	if (index < r->first || index > last_index(r))
 		return 0;
+	drop_acks_from(r, index);
 	for (i = index; i <= last_index(r); i++)
 		free(r->log[i - r->first].data);
 	r->n = index - r->first;
@@ -762,7 +786,7 @@ send_one(struct raft *r, struct progress *pr)
 		return false;
 	if (pr->state == PR_REPLICATE && inflight_full(r, pr))
 		return false;
-	if (term_at(r, prev, &prev_term) < 0) {
+	if (pr->next < r->first || term_at(r, prev, &prev_term) < 0) {
 		/* the entries it needs were compacted away */
 		if (r->snap_index == 0)
 			return false;
@@ -960,18 +984,32 @@ maybe_promote(struct raft *r, struct progress *pr)
 
 /* ---------------------------------------------------------- handlers */
 
+/* in_lease - whether to refuse votes to protect a leader's lease (4.2.3):
+ * we heard from a leader within the election timeout, or we started less
+ * than an election timeout ago (a leader may still count on acks we sent
+ * before a restart). */
+static bool
+in_lease(const struct raft *r)
+{
+	if (!r->opt.check_quorum)
+		return false;
+	if (r->leader != RAFT_NONE &&
+	    r->election_elapsed < r->opt.election_ticks)
+		return true;
+	return r->role != RAFT_LEADER &&
+	       r->tick_count < r->opt.election_ticks;
+}
+
 static void
 handle_vote_request(struct raft *r, const struct raft_msg *m)
 {
 	bool pre = m->type == RAFT_MSG_PREVOTE;
-	bool can_vote, uptodate, in_lease;
+	bool can_vote, uptodate;
 	uint64_t lt = last_term(r);
 	struct raft_msg *resp;
 
-	in_lease = r->opt.check_quorum && r->leader != RAFT_NONE &&
-		   r->election_elapsed < r->opt.election_ticks && !m->transfer;
 	if (pre)
-		can_vote = m->term > r->term && !in_lease;
+		can_vote = m->term > r->term && (m->transfer || !in_lease(r));
 	else
 		can_vote = r->vote == m->from ||
 			   (r->vote == RAFT_NONE && r->leader == RAFT_NONE);
@@ -1233,8 +1271,18 @@ handle_heartbeat_response(struct raft *r, const struct raft_msg *m)
 		pr->in_start = (pr->in_start + 1) % MAX_INFLIGHT_CAP;
 		pr->in_count--;
 	}
+	if (pr->state == PR_REPLICATE && pr->match < last_index(r) &&
+	    pr->match == pr->hb_match) {
+		/* no progress for a whole heartbeat round while entries are
+		 * outstanding: appends or their acks were lost.  Probe again
+		 * from what it is known to hold. */
+		pr->next = pr->match + 1;
+		progress_probe(pr);
+	}
+	pr->hb_match = pr->match;
 	if (pr->match < last_index(r))
 		send_append(r, pr);
+	maybe_promote(r, pr); /* an idle cluster promotes too */
 	release_reads(r);
 }
 
@@ -1248,9 +1296,8 @@ raft_step(struct raft *r, const struct raft_msg *m)
 			/* a pre-vote never changes our term */
 		} else if (m->type == RAFT_MSG_PREVOTE_RESP && !m->reject) {
 			/* granted for the term we asked for */
-		} else if (m->type == RAFT_MSG_VOTE && r->opt.check_quorum &&
-			   !m->transfer && r->leader != RAFT_NONE &&
-			   r->election_elapsed < r->opt.election_ticks) {
+		} else if (m->type == RAFT_MSG_VOTE && !m->transfer &&
+			   in_lease(r)) {
 			/* leader lease (4.2.3): ignore the disruption */
 			return 0;
 		} else {
