@@ -69,6 +69,8 @@ struct raft {
 
 	bool bcast_pending;
 	bool committed_in_term;
+	bool lease_off; /* sent TIMEOUT_NOW this term: voters may ignore our
+			   lease for the transferee, so we must not use it */
 
 	struct pending_read *reads;
 	size_t nreads, capreads;
@@ -611,6 +613,7 @@ become_leader(struct raft *r)
 	r->leader = r->id;
 	r->transferee = RAFT_NONE;
 	r->committed_in_term = false;
+	r->lease_off = false;
 	r->heartbeat_elapsed = 0;
 	r->election_elapsed = 0;
 	free(r->prs);
@@ -1243,8 +1246,10 @@ handle_append_response(struct raft *r, const struct raft_msg *m)
 		maybe_promote(r, pr);
 		if ((pr = progress_get(r, m->from)) == NULL)
 			return;
-		if (r->transferee == pr->id && pr->match == last_index(r))
+		if (r->transferee == pr->id && pr->match == last_index(r)) {
+			r->lease_off = true;
 			msg_new(r, RAFT_MSG_TIMEOUT_NOW, pr->id);
+		}
 	} else {
 		inflight_free_to(pr, m->index);
 	}
@@ -1495,10 +1500,18 @@ raft_read_index(struct raft *r, uint64_t ctx)
 bool
 raft_lease_valid(const struct raft *r)
 {
+	uint64_t lease;
 	size_t i, n = 0;
 
+	/* followers refuse votes for election_ticks of their own ticks after
+	 * hearing from us; leave room for their clocks running up to ~25%
+	 * faster than ours (hashicorp/raft keeps a similar lease/election
+	 * ratio) */
+	lease = r->opt.election_ticks * 3 / 4;
+	if (lease < 1)
+		lease = 1;
 	if (r->role != RAFT_LEADER || !r->opt.check_quorum ||
-	    !r->committed_in_term)
+	    !r->committed_in_term || r->lease_off)
 		return false;
 	for (i = 0; i < r->nprs; i++) {
 		const struct progress *pr = &r->prs[i];
@@ -1506,9 +1519,7 @@ raft_lease_valid(const struct raft *r)
 		if (!is_voter(&r->config, pr->id))
 			continue;
 		if (pr->id == r->id ||
-		    (pr->ack_tick > 0 &&
-			pr->ack_tick + r->opt.election_ticks - 1 >
-			    r->tick_count))
+		    (pr->ack_tick > 0 && pr->ack_tick + lease > r->tick_count))
 			n++;
 	}
 	return n >= quorum(r);
@@ -1624,6 +1635,7 @@ raft_transfer_leadership(struct raft *r, uint64_t to)
 		return -ENOENT;
 	r->transferee = to;
 	r->transfer_elapsed = 0;
+	r->lease_off = true;
 	if (pr->match == last_index(r))
 		msg_new(r, RAFT_MSG_TIMEOUT_NOW, to);
 	else

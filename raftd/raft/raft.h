@@ -220,9 +220,10 @@ int raft_propose(struct raft *r, const void *data, size_t len,
  * -RAFT_ENOTLEADER on a non-leader. */
 int raft_read_index(struct raft *r, uint64_t ctx);
 
-/* raft_lease_valid - this leader heard from a quorum within the last
- * election timeout (minus one tick for clock drift), so no other leader
- * can exist: reads may be served locally without a quorum round. */
+/* raft_lease_valid - a quorum acknowledged a heartbeat this leader sent
+ * less than 3/4 of an election timeout ago (the rest is room for clock
+ * drift), so no other leader can exist: reads may be served locally
+ * without a quorum round. */
 bool raft_lease_valid(const struct raft *r);
 
 /* Membership changes, one server at a time (thesis 4.1); leader only;
