@@ -472,7 +472,7 @@ static void
 ipc_state_handler(struct ipc_req *req, void *arg)
 {
 	struct node *n = arg;
-	const struct raft_config *c = raft_get_config(n->raft);
+	const struct raft_config *c;
 	struct ipc_raft_state st;
 	struct ipc_raft_peer *p;
 	size_t i;
@@ -494,6 +494,7 @@ ipc_state_handler(struct ipc_req *req, void *arg)
 		free(st.peers.v);
 		return;
 	}
+	c = raft_get_config(n->raft);
 	st.role = (char *)raft_role_name(raft_role(n->raft));
 	st.term = raft_term(n->raft);
 	st.commit_index = raft_commit_index(n->raft);

@@ -94,7 +94,8 @@ class Proc:
         self.pid = self.p.pid
 
     def output(self):
-        self.log.flush()
+        if not self.log.closed:
+            self.log.flush()
         with open(self.log_path, "rb") as f:
             return f.read().decode(errors="replace")
 
@@ -119,7 +120,26 @@ class Proc:
             except subprocess.TimeoutExpired:
                 self.signal(signal.SIGKILL)
                 self.p.wait(5)
-        self.log.close()
+        if not self.log.closed:
+            self.log.close()
+        check_sanitizers(self)
+
+
+SANITIZER_MARKS = ("runtime error:", "ERROR: AddressSanitizer",
+                   "ERROR: LeakSanitizer", "SUMMARY: UndefinedBehaviorSanitizer")
+sanitizer_reports = []
+
+
+def check_sanitizers(proc):
+    """Remember any sanitizer report in a process's output; main() fails
+    the test that produced it."""
+    with open(proc.log_path, "rb") as f:
+        out = f.read().decode(errors="replace")
+    for mark in SANITIZER_MARKS:
+        if mark in out:
+            i = out.index(mark)
+            sanitizer_reports.append("%s: %s" % (proc.name, out[max(0, i - 200):i + 800]))
+            return
 
 
 def pid_alive(pid):
@@ -197,8 +217,11 @@ def main():
         if only and fn.__name__ not in only:
             continue
         t0 = time.monotonic()
+        del sanitizer_reports[:]
         try:
             fn()
+            if sanitizer_reports:
+                raise AssertionError("sanitizer report:\n" + "\n".join(sanitizer_reports))
         except Exception:
             failed += 1
             print("FAIL %s (%.1fs)" % (fn.__name__, time.monotonic() - t0))

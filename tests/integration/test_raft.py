@@ -312,7 +312,8 @@ def client_forwards_to_servers_and_fails_over():
     try:
         c.start()
         lead = leader_of(ss)
-        assert c.state()["role"] == "client"
+        st = c.state()
+        assert st is not None and st["role"] == "client", (st, c.p.output())
         for i in range(6):  # round-robin over the servers
             r = c.put("c%d" % i, "v%d" % i)
             assert r.returncode == 0 and "ok = true" in r.stdout, r.stderr
