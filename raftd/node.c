@@ -67,6 +67,13 @@ struct job {
 	struct job *next, *prev;
 };
 
+struct snap_stream {
+	bool active;
+	int fd;
+	uint64_t off, total;
+	struct raft_msg msg; /* the SNAPSHOT message, sent at the end */
+};
+
 struct node {
 	struct daemon *d;
 	struct ev_loop *loop;
@@ -100,6 +107,8 @@ struct node {
 	/* snapshots: the newest local one, and one being received */
 	char snap_path[PATH_MAX], in_path[PATH_MAX];
 	char meta_path[PATH_MAX];
+	struct snap_stream *streams;
+	size_t nstreams;
 	bool snap_restored; /* state installed, raft side not yet */
 	int in_fd;
 	uint64_t in_index, in_term, in_total, in_received;
@@ -714,50 +723,121 @@ transport_recv(struct transport *t, uint64_t from, uint8_t kind,
 	}
 }
 
-/* stream_snapshot - send our newest snapshot file to peer in chunks
- * (thesis 5.1: InstallSnapshot); the SNAPSHOT message follows on the same
- * connection, so it arrives after the last chunk.  Returns 0 or -errno. */
-static int
-stream_snapshot(struct node *n, const struct raft_msg *m)
+/* Snapshot streams (thesis 5.1 InstallSnapshot): the newest snapshot file
+ * goes to a follower in 1 MiB chunks, as fast as its transport queue takes
+ * them (the rest on later ticks), read from a descriptor opened at the
+ * start so a newer local snapshot cannot change it midway; the SNAPSHOT
+ * message follows the last chunk on the same connection. */
+static void
+stream_end(struct snap_stream *ss)
 {
-	uint8_t *chunk;
-	struct stat st;
-	uint64_t off = 0;
-	ssize_t k;
-	int fd, r = 0;
+	if (ss->fd >= 0)
+		close(ss->fd);
+	ss->fd = -1;
+	raft_msg_free(&ss->msg);
+	ss->active = false;
+}
 
-	fd = open(n->snap_path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &st) < 0) {
-		r = -errno;
-		log_warn("raft: snapshot %s for server %016llx", n->snap_path,
-		    (unsigned long long)m->to);
-		if (fd >= 0)
-			close(fd);
-		return r;
-	}
+static void
+stream_pump(struct node *n, struct snap_stream *ss)
+{
+	struct buf b = BUF_INIT;
+	uint8_t *chunk;
+	ssize_t k;
+	int r = 0;
+
 	chunk = xmalloc(SNAP_HDR + SNAP_CHUNK);
-	do {
-		k = pread(fd, chunk + SNAP_HDR, SNAP_CHUNK, (off_t)off);
-		if (k < 0) {
-			r = -errno;
-			break;
+	while (ss->off < ss->total) {
+		k = pread(ss->fd, chunk + SNAP_HDR, SNAP_CHUNK, (off_t)ss->off);
+		if (k <= 0) {
+			log_warnx("raft: reading snapshot for %016llx failed",
+			    (unsigned long long)ss->msg.to);
+			free(chunk);
+			stream_end(ss);
+			return;
 		}
-		be64_set(chunk, m->snap_index);
-		be64_set(chunk + 8, m->snap_term);
-		be64_set(chunk + 16, off);
-		be64_set(chunk + 24, (uint64_t)st.st_size);
-		r = transport_send(n->tr, m->to, TRANSPORT_SNAPSHOT, chunk,
+		be64_set(chunk, ss->msg.snap_index);
+		be64_set(chunk + 8, ss->msg.snap_term);
+		be64_set(chunk + 16, ss->off);
+		be64_set(chunk + 24, ss->total);
+		r = transport_send(n->tr, ss->msg.to, TRANSPORT_SNAPSHOT, chunk,
 		    SNAP_HDR + (size_t)k);
-		off += (uint64_t)k;
-	} while (r == 0 && off < (uint64_t)st.st_size && k > 0);
+		if (r == -ENOBUFS) {
+			free(chunk);
+			return; /* the queue is full: more on the next tick */
+		}
+		if (r < 0) {
+			free(chunk);
+			stream_end(ss);
+			return;
+		}
+		ss->off += (uint64_t)k;
+	}
 	free(chunk);
-	close(fd);
-	if (r == 0)
-		log_info("raft: sending snapshot at index %llu (%lld bytes) to "
-			 "server %016llx",
-		    (unsigned long long)m->snap_index, (long long)st.st_size,
-		    (unsigned long long)m->to);
-	return r;
+	rpc_encode_msg(&b, &ss->msg);
+	if (transport_send(n->tr, ss->msg.to, TRANSPORT_RAFT, b.data, b.len) ==
+	    -ENOBUFS) {
+		buf_free(&b);
+		return; /* only the message left: retry it next tick */
+	}
+	buf_free(&b);
+	log_info("raft: sent snapshot at index %llu (%llu bytes) to server "
+		 "%016llx",
+	    (unsigned long long)ss->msg.snap_index,
+	    (unsigned long long)ss->total, (unsigned long long)ss->msg.to);
+	stream_end(ss);
+}
+
+static void
+stream_start(struct node *n, const struct raft_msg *m)
+{
+	struct snap_stream *ss = NULL;
+	struct stat st;
+	size_t i;
+
+	for (i = 0; i < n->nstreams; i++)
+		if (n->streams[i].active && n->streams[i].msg.to == m->to)
+			ss = &n->streams[i];
+	if (ss != NULL && ss->msg.snap_index == m->snap_index &&
+	    ss->msg.snap_term == m->snap_term)
+		return; /* already streaming this one */
+	if (ss != NULL)
+		stream_end(ss);
+	for (i = 0; ss == NULL && i < n->nstreams; i++)
+		if (!n->streams[i].active)
+			ss = &n->streams[i];
+	if (ss == NULL) {
+		n->streams = xreallocarray(n->streams, n->nstreams + 1,
+		    sizeof(*n->streams));
+		ss = &n->streams[n->nstreams++];
+	}
+	memset(ss, 0, sizeof(*ss));
+	ss->fd = open(n->snap_path, O_RDONLY | O_CLOEXEC);
+	if (ss->fd < 0 || fstat(ss->fd, &st) < 0 ||
+	    raft_msg_copy(&ss->msg, m) < 0) {
+		log_warn("raft: snapshot %s", n->snap_path);
+		if (ss->fd >= 0)
+			close(ss->fd);
+		ss->fd = -1;
+		return;
+	}
+	ss->total = (uint64_t)st.st_size;
+	ss->active = true;
+	log_info("raft: sending snapshot at index %llu (%llu bytes) to "
+		 "server %016llx",
+	    (unsigned long long)m->snap_index, (unsigned long long)ss->total,
+	    (unsigned long long)m->to);
+	stream_pump(n, ss);
+}
+
+static void
+streams_pump(struct node *n)
+{
+	size_t i;
+
+	for (i = 0; i < n->nstreams; i++)
+		if (n->streams[i].active)
+			stream_pump(n, &n->streams[i]);
 }
 
 static void
@@ -767,9 +847,10 @@ send_msgs(struct node *n, const struct raft_ready *rd)
 	size_t i;
 
 	for (i = 0; i < rd->n_msgs; i++) {
-		if (rd->msgs[i].type == RAFT_MSG_SNAPSHOT &&
-		    stream_snapshot(n, &rd->msgs[i]) < 0)
-			continue; /* the leader retries after a timeout */
+		if (rd->msgs[i].type == RAFT_MSG_SNAPSHOT) {
+			stream_start(n, &rd->msgs[i]);
+			continue; /* sent after its last chunk */
+		}
 		buf_reset(&b);
 		rpc_encode_msg(&b, &rd->msgs[i]);
 		transport_send(n->tr, rd->msgs[i].to, TRANSPORT_RAFT, b.data,
@@ -1242,6 +1323,7 @@ tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		return;
 	}
 	maybe_bootstrap(n);
+	streams_pump(n);
 	raft_tick(n->raft);
 	if (n->ticks % 10 == 0)
 		add_known_peers(n);
@@ -1509,6 +1591,10 @@ node_close(struct daemon *d)
 	}
 	while (n->jobs != NULL)
 		job_error(n->jobs, -ESHUTDOWN, "raftd is stopping");
+	for (size_t i = 0; i < n->nstreams; i++)
+		if (n->streams[i].active)
+			stream_end(&n->streams[i]);
+	free(n->streams);
 	transport_close(n->tr);
 	ipc_pub_close(n->pub);
 	if (n->in_fd >= 0)

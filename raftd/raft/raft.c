@@ -1407,8 +1407,10 @@ raft_tick(struct raft *r)
 	for (i = 0; i < r->nprs; i++) {
 		struct progress *pr = &r->prs[i];
 
+		/* the driver streams big snapshots over many ticks; only a
+		 * long silence means it was lost */
 		if (pr->state == PR_SNAPSHOT &&
-		    ++pr->snap_wait >= 2 * r->opt.election_ticks)
+		    ++pr->snap_wait >= 10 * r->opt.election_ticks)
 			progress_probe(pr); /* lost: try again */
 	}
 	if (r->election_elapsed >= r->opt.election_ticks) {

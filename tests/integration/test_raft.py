@@ -215,6 +215,37 @@ def far_behind_follower_catches_up_by_snapshot_and_restarts_from_one():
 
 
 @test
+def snapshot_larger_than_the_send_queue_is_streamed():
+    # 36 MB of state: more than a peer's 32 MB transport queue, so the
+    # leader must stream the snapshot over several ticks
+    tmp = TmpDir()
+    cfg = os.path.join(tmp.path, "snap.json")
+    with open(cfg, "w") as f:
+        f.write('{"raft_snapshot_threshold": 100, "raft_trailing_logs": 10}')
+    ss = cluster(tmp, extra=["-config-file", cfg])
+    try:
+        lead = leader_of(ss)
+        behind = [s for s in ss if s is not lead][0]
+        behind.kill()
+        big = "b" * (120 * 1024)
+        for i in range(300):
+            r = lead.put("big%d" % i, big, timeout_ms=10000)
+            assert r.returncode == 0 and "ok = true" in r.stdout, r.stderr
+        behind.start()
+        wait_for(lambda: behind.get("big299", "stale") == big, 120,
+                 "catch-up by a big snapshot", interval=0.5)
+        assert "installed snapshot" in behind.p.output()
+        assert behind.get("big0", "stale") == big
+        sent = [l for l in lead.p.output().splitlines() if "sending snapshot" in l]
+        size = int(sent[-1].split("(")[1].split()[0])
+        print("  snapshot of %d bytes streamed" % size)
+        assert size > 32 * 1024 * 1024, size
+    finally:
+        stop_all(ss)
+        tmp.cleanup()
+
+
+@test
 def bootstrap_server_adds_servers_that_join_later():
     # the seed's flow: one server -bootstrap, two more known to it later
     tmp = TmpDir()
