@@ -174,6 +174,26 @@ socket_is_live(const char *path)
 	return r == 0;
 }
 
+/* claim_path - the url for binding at path, after making sure no live
+ * process holds it (a stale socket file left by a crash is removed). */
+static int
+claim_path(char *url, size_t len, const char *path, const char *what,
+    struct errbuf *eb)
+{
+	int r;
+
+	if ((r = make_url(url, len, path, eb)) < 0)
+		return r;
+	if (access(path, F_OK) == 0) {
+		if (socket_is_live(path))
+			return errbuf_set(eb, -EADDRINUSE,
+			    "%s: another process is already %s there", path,
+			    what);
+		unlink(path);
+	}
+	return 0;
+}
+
 static const struct handler *
 find_handler(const struct ipc_server *srv, uint16_t type)
 {
@@ -364,15 +384,8 @@ ipc_server_open(struct ev_loop *loop, const char *path,
 	int r;
 
 	*out = NULL;
-	if ((r = make_url(url, sizeof(url), path, eb)) < 0)
+	if ((r = claim_path(url, sizeof(url), path, "serving", eb)) < 0)
 		return r;
-	if (access(path, F_OK) == 0) {
-		if (socket_is_live(path))
-			return errbuf_set(eb, -EADDRINUSE,
-			    "%s: another process is already serving there",
-			    path);
-		unlink(path);
-	}
 	srv = xcalloc(1, sizeof(*srv));
 	srv->loop = loop;
 	srv->path = xstrdup(path);
@@ -913,15 +926,8 @@ ipc_pub_open(const char *path, struct ipc_pub **out, struct errbuf *eb)
 	int r;
 
 	*out = NULL;
-	if ((r = make_url(url, sizeof(url), path, eb)) < 0)
+	if ((r = claim_path(url, sizeof(url), path, "publishing", eb)) < 0)
 		return r;
-	if (access(path, F_OK) == 0) {
-		if (socket_is_live(path))
-			return errbuf_set(eb, -EADDRINUSE,
-			    "%s: another process is already publishing there",
-			    path);
-		unlink(path);
-	}
 	p = xcalloc(1, sizeof(*p));
 	p->path = xstrdup(path);
 	p->sock = nn_socket(AF_SP, NN_PUB);

@@ -9,24 +9,34 @@
  *            machine, which is durable as raftd's LMDB is).  A crash frees
  *            the core and everything not in the store; a restart is
  *            raft_new + raft_load from the store.
- *   clock    each server ticks every FK_TICK_MS at its own phase.
+ *   clock    each server ticks every FK_TICK_MS at its own phase, or, with
+ *            skew_pct, at its own rate within +-skew_pct % of that.
  *   network  every message gets a latency in [lat_min, lat_max] ms (so
  *            messages reorder), may be lost or duplicated, and is dropped
  *            on delivery if the link is cut (cut[from][to], one-way).
  *            RAFT_MSG_SNAPSHOT carries the sender's state machine at
  *            snap_index beside the message.
- *   disk     a server with disk_ms > 0 holds its ready batch that long:
- *            nothing of it (store, messages, applies) happens before, and
- *            ticks and messages arriving meanwhile wait in its inbox.
+ *   disk     a ready batch takes disk_ms (plus, now and then, an fsync
+ *            stall of up to stall_ms): nothing of it (store, messages,
+ *            applies) happens before it completes, and the ticks,
+ *            messages and client requests arriving meanwhile wait in the
+ *            server's inbox.  A crash loses the batch.
+ *   clients  writes (a KV command with a unique id) and ReadIndex reads
+ *            go to the server last seen leading; a write is acknowledged
+ *            when that server applies it at the index and term
+ *            raft_propose returned; lease reads are served locally.
  *
  * The driver loop per server is the one at the top of raft.h: persist,
  * send, apply, reads, advance.  After every step (one event or one
- * driver action) fk_check() verifies the Raft paper's safety properties
- * (Election Safety, Leader Append-Only, Log Matching, Leader
- * Completeness, State Machine Safety), the ready contract (nothing sent
- * before it is stored), ReadIndex linearizability and leader leases.
- * The first violation is kept in c->why and c->failed is set; the caller
- * stops and reports it with the seed.
+ * driver action), and between two ready batches of a server, fk_check()
+ * verifies the Raft paper's safety properties (Election Safety, Leader
+ * Append-Only, Log Matching, Leader Completeness, State Machine Safety),
+ * the ready contract (nothing sent before it is stored, applied entries
+ * stored, the core's snapshot the stored one), ReadIndex and lease-read
+ * linearizability against acknowledged writes, and that no two servers
+ * hold a valid leader lease at once.  The first violation is kept in
+ * c->why and c->failed is set; the caller stops and reports it with the
+ * seed.
  *
  * Header-only because the Makefile links one .c per unit test. */
 #ifndef CAIRN_RAFT_FAKE_H
@@ -133,6 +143,7 @@ struct fk_server {
 	struct raft *r;
 	struct fk_store st;
 	unsigned tick_off; /* phase of its tick timer, ms */
+	unsigned tick_ms;  /* its clock's tick period (FK_TICK_MS +- skew) */
 	unsigned disk_ms;  /* latency of one ready batch */
 	bool busy;	   /* a ready batch is on the (slow) disk */
 	struct raft_ready rd;
@@ -229,6 +240,8 @@ struct fk_cluster {
 	/* an fsync stall: a batch takes stall_ms more, with stall_pct
 	 * probability */
 	unsigned stall_pct, stall_ms;
+	/* clock rates: each server's tick period is FK_TICK_MS +- skew_pct % */
+	unsigned skew_pct;
 	/* shut a server down once its removal is committed */
 	bool decommission;
 	unsigned decommission_ms;
@@ -601,9 +614,9 @@ fk_schedule_tick(struct fk_cluster *c, struct fk_server *s)
 {
 	uint64_t k = c->now < s->tick_off
 			 ? 0
-			 : (c->now - s->tick_off) / FK_TICK_MS + 1;
+			 : (c->now - s->tick_off) / s->tick_ms + 1;
 
-	fk_heap_push(c, s->tick_off + k * FK_TICK_MS, FK_EV_TICK,
+	fk_heap_push(c, s->tick_off + k * s->tick_ms, FK_EV_TICK,
 	    fk_slot(c, s), s->inc, NULL);
 }
 
@@ -634,6 +647,11 @@ fk_add_slot(struct fk_cluster *c)
 	memset(s, 0, sizeof(*s));
 	s->id = c->ns;
 	s->tick_off = (unsigned)fk_below(&c->rng, FK_TICK_MS);
+	s->tick_ms = FK_TICK_MS;
+	if (c->skew_pct > 0) /* a clock up to skew_pct % fast or slow */
+		s->tick_ms = (unsigned)fk_range(&c->rng,
+		    FK_TICK_MS - FK_TICK_MS * c->skew_pct / 100,
+		    FK_TICK_MS + FK_TICK_MS * c->skew_pct / 100);
 	s->r = fk_raft_new(c, s);
 	if (s->r == NULL)
 		return NULL;
@@ -1344,6 +1362,8 @@ fk_install(struct fk_cluster *c, struct fk_server *s)
 			c->n_lost++;
 			s->pend[i--] = s->pend[--s->npend];
 		}
+	if (s->nwait > 0)
+		fk_serve_waiting(c, s);
 }
 
 static void
@@ -1987,7 +2007,7 @@ fk_step(struct fk_cluster *c)
 	case FK_EV_TICK:
 		if (s->state != FK_UP || ev.inc != s->inc)
 			break;
-		fk_heap_push(c, c->now + FK_TICK_MS, FK_EV_TICK, ev.slot,
+		fk_heap_push(c, c->now + s->tick_ms, FK_EV_TICK, ev.slot,
 		    s->inc, NULL);
 		if (s->busy) {
 			struct fk_env *e = calloc(1, sizeof(*e));

@@ -2,13 +2,17 @@
  * (raftd/raft/raft.h) on the fake cluster of raft_fake.h.
  *
  * Randomised schedules: each seed picks a cluster (3 or 5 servers),
- * options (timeouts, pre-vote, check-quorum, batching), a fault
- * intensity, then runs a chaos phase of client writes and reads,
- * partitions, crashes, slow disks, membership changes, leadership
- * transfers and compaction, and a liveness phase: everything healed and
- * restarted, one leader must emerge and every member must converge on
- * the same state within 60 s of simulated time.  Every invariant is
- * checked after every step (see raft_fake.h).
+ * options (timeouts, pre-vote, check-quorum, batching), network latency,
+ * disks, compaction and a fault intensity, then runs a chaos phase of a
+ * few simulated seconds: client writes and reads, lease reads,
+ * partitions (one server, a random split, one-way links), crashes with
+ * quick or slow restarts, slow disks, loss and duplication, membership
+ * changes, leadership transfers, and bursts of writes after which the
+ * leader dies or is cut off.  Then the liveness phase: everything healed
+ * and restarted; with no client traffic a leader must emerge and every
+ * member reach the same state within 30 s of simulated time, then one
+ * write must get through within 30 s more.  Every invariant is checked
+ * after every step (see raft_fake.h).
  *
  * Environment:
  *   RAFT_SIM_SCHEDULES=n   schedules to run (default 20000, 4000 under
@@ -407,7 +411,7 @@ run_schedule(uint64_t seed, bool verbose, struct sim_stats *stats,
 	struct raft_options o;
 	struct fk_cluster *c;
 	uint64_t next, acked_in_chaos, final = 0, final_at = 0, deadline;
-	uint64_t max_term = 0;
+	uint64_t n_leaders = 0;
 	char conv[256] = "";
 	size_t i, n0;
 	bool ok, slow;
@@ -438,17 +442,21 @@ run_schedule(uint64_t seed, bool verbose, struct sim_stats *stats,
 		c->stall_pct = (unsigned)fk_range(&g, 1, 10);
 		c->stall_ms = o.election_ticks * FK_TICK_MS / 4;
 	}
+	/* clock rates differ by up to 10 % in half the schedules (the
+	 * lease leaves room for 25 %) */
+	if (fk_pct(&g, 50))
+		c->skew_pct = (unsigned)fk_range(&g, 1, 10);
 	if (verbose)
 		printf("seed %" PRIu64 ": %zu servers, election %u ticks, "
 		       "heartbeat %u, pre-vote %d, check-quorum %d, "
 		       "append %zu/%zu B, inflight %u, latency %u-%u ms, "
 		       "compact every %u keep %u, stalls %u%% <= %u ms, "
-		       "intensity %u, chaos %" PRIu64 " ms\n",
+		       "clock skew %u%%, intensity %u, chaos %" PRIu64 " ms\n",
 		    seed, n0, o.election_ticks, o.heartbeat_ticks, o.pre_vote,
 		    o.check_quorum, o.max_append_entries, o.max_append_bytes,
 		    o.max_inflight, c->lat_min, c->lat_max, c->compact_every,
-		    c->compact_keep, c->stall_pct, c->stall_ms, p.intensity,
-		    p.chaos_ms);
+		    c->compact_keep, c->stall_pct, c->stall_ms, c->skew_pct,
+		    p.intensity, p.chaos_ms);
 	fk_bootstrap(c, n0);
 	/* most disks are fast; in a third of the schedules some are slow
 	 * from the start (a batch held that long queues what arrives), but
@@ -465,7 +473,8 @@ run_schedule(uint64_t seed, bool verbose, struct sim_stats *stats,
 			d = (unsigned)fk_range(&g, 1, 10);
 		c->s[i].disk_ms = d;
 		if (verbose)
-			printf("S%zu disk %u ms\n", i + 1, c->s[i].disk_ms);
+			printf("S%zu disk %u ms, tick %u ms\n", i + 1,
+			    c->s[i].disk_ms, c->s[i].tick_ms);
 	}
 
 	/* chaos phase */
@@ -552,7 +561,7 @@ run_schedule(uint64_t seed, bool verbose, struct sim_stats *stats,
 
 	for (i = 0; i < c->n_term_leader; i++)
 		if (c->term_leader[i] != RAFT_NONE)
-			max_term++;
+			n_leaders++;
 	stats->schedules++;
 	stats->steps += c->steps;
 	stats->acked += c->n_acked;
@@ -563,7 +572,7 @@ run_schedule(uint64_t seed, bool verbose, struct sim_stats *stats,
 	stats->compactions += c->n_compactions;
 	stats->msgs += c->n_msgs;
 	stats->sim_ms += c->now;
-	stats->leaders += max_term;
+	stats->leaders += n_leaders;
 	ok = !c->failed;
 	if (!ok)
 		snprintf(why, whylen, "%s", c->why);
@@ -624,8 +633,8 @@ test_random_schedules(void **state)
 			double now = wall_seconds();
 
 			if (now - last_report >= 10) {
-				printf("raft_sim: %" PRIu64
-				       " schedules, %" PRIu64 " failed, %.0f s\n",
+				printf("raft_sim: %" PRIu64 " schedules, "
+				       "%" PRIu64 " failed, %.0f s\n",
 				    k + 1, nfail, now - t0);
 				fflush(stdout);
 				last_report = now;
@@ -1312,6 +1321,45 @@ leads_with_lease(struct fk_cluster *c, void *arg)
 }
 
 static void
+test_transfer_ends_lease(void **state)
+{
+	struct fk_cluster *c = scripted(3, true, true);
+	struct fk_server *l, *t, *f;
+	uint64_t tid;
+	size_t ls;
+
+	(void)state;
+	assert_true(fk_run_cond(c, caught_up, NULL, 3000));
+	fk_run_for(c, 200);
+	l = fk_leader(c);
+	ls = fk_slot(c, l);
+	t = &c->s[(ls + 1) % 3];
+	f = &c->s[(ls + 2) % 3];
+	tid = t->id;
+	assert_true(raft_lease_valid(l->r));
+
+	/* The leader hands over to T, which is up to date: TIMEOUT_NOW
+	 * leaves at once.  From now on T's election may bypass the
+	 * followers' lease promise (thesis 3.10), so the leader must stop
+	 * counting on it (thesis 6.4.1). */
+	assert_int_equal(fk_transfer(c, l, tid), 0);
+	assert_true(c->sent[ls][RAFT_MSG_TIMEOUT_NOW] >= 1);
+	assert_false(raft_lease_valid(l->r));
+
+	/* The old leader hears nothing more (its outgoing links still
+	 * work): it never learns of T's term. */
+	c->cut[fk_slot(c, t)][ls] = c->cut[fk_slot(c, f)][ls] = true;
+
+	/* T campaigns with transfer set, F votes for it despite its lease,
+	 * T commits its no-op and holds a lease; fk_check would report two
+	 * valid leases had the old leader kept its own. */
+	assert_true(fk_run_cond(c, leads_with_lease, &tid, 2000));
+	SIM_OK(c);
+	assert_int_equal(raft_role(l->r), RAFT_LEADER);
+	assert_false(raft_lease_valid(l->r));
+}
+
+static void
 test_lease_survives_follower_restart(void **state)
 {
 	struct fk_cluster *c = scripted(3, true, true);
@@ -1371,6 +1419,7 @@ main(void)
 	    SCRIPTED(test_check_quorum_isolated_leader),
 	    SCRIPTED(test_read_index_quorum_round),
 	    SCRIPTED(test_lease_survives_follower_restart),
+	    SCRIPTED(test_transfer_ends_lease),
 	    SCRIPTED(test_figure8_commit_rule),
 	    cmocka_unit_test(test_random_schedules),
 	};
