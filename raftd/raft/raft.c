@@ -25,6 +25,7 @@ struct progress {
 	uint64_t ack_tick;     /* send tick of the newest acked heartbeat */
 	uint64_t hb_seq_acked; /* newest ReadIndex round acked */
 	unsigned snap_wait;    /* ticks spent in PR_SNAPSHOT */
+	uint64_t pending_snap; /* PR_SNAPSHOT: index of the snapshot sent */
 	uint64_t hb_match;     /* match at the previous heartbeat response */
 	int vote;	       /* election tally: 0 none, 1 granted, -1 no */
 };
@@ -770,6 +771,7 @@ send_snapshot(struct raft *r, struct progress *pr)
 		return;
 	}
 	pr->state = PR_SNAPSHOT;
+	pr->pending_snap = r->snap_index;
 	pr->snap_wait = 0;
 	pr->in_start = pr->in_count = 0;
 }
@@ -1231,11 +1233,12 @@ handle_append_response(struct raft *r, const struct raft_msg *m)
 			pr->match = m->index;
 		if (pr->next < pr->match + 1)
 			pr->next = pr->match + 1;
+		/* out of snapshot state once the snapshot we sent is in;
+		 * an ack for something older is not a reason to resend it
+		 * (etcd's PendingSnapshot) */
 		if (pr->state == PR_PROBE ||
-		    (pr->state == PR_SNAPSHOT && pr->match >= r->snap_index))
+		    (pr->state == PR_SNAPSHOT && pr->match >= pr->pending_snap))
 			progress_replicate(pr);
-		else if (pr->state == PR_SNAPSHOT)
-			progress_probe(pr);
 		inflight_free_to(pr, pr->match);
 		/* committing can change the configuration (promotions), which
 		 * rebuilds the progress array: look pr up again after it */

@@ -24,7 +24,9 @@
  *     }
  * Everything rd points at is borrowed from the core and stays valid until
  * raft_advance; the driver must not call any other raft_* function between
- * raft_ready and raft_advance.
+ * raft_ready and raft_advance except the read-only accessors at the end of
+ * this file.  rd.msgs may include messages of a term older than rd.term
+ * (sent before a term change in the same batch); sending them is safe.
  *
  * Time is counted in ticks (raftd: 100 ms); the election timeout is
  * randomised in [election_ticks, 2*election_ticks) from a PRNG seeded by
@@ -188,8 +190,10 @@ void raft_free(struct raft *r);
 
 /* raft_load - restore persisted state after a restart, before any other
  * call: term/vote, the newest snapshot's meta (NULL if none; config
- * copied), the log entries after it (copied), and the applied index of
- * the state machine (entries up to it are known committed).  Returns 0 or
+ * copied), the stored log entries (copied; they may start before the
+ * snapshot's index when compaction kept a tail, but must reach it), and
+ * the applied index of the state machine (entries up to it are known
+ * committed).  Returns 0 or
  * -EINVAL (entries not contiguous, not after the snapshot) / -ENOMEM. */
 int raft_load(struct raft *r, uint64_t term, uint64_t vote,
     const struct raft_snapshot_meta *snap, const struct raft_entry *entries,
@@ -223,7 +227,9 @@ int raft_read_index(struct raft *r, uint64_t ctx);
 /* raft_lease_valid - a quorum acknowledged a heartbeat this leader sent
  * less than 3/4 of an election timeout ago (the rest is room for clock
  * drift), so no other leader can exist: reads may be served locally
- * without a quorum round. */
+ * without a quorum round, from a state machine whose applied index is >=
+ * raft_commit_index().  False once this leader has started a leadership
+ * transfer in its term. */
 bool raft_lease_valid(const struct raft *r);
 
 /* Membership changes, one server at a time (thesis 4.1); leader only;
@@ -234,13 +240,14 @@ int raft_add_server(struct raft *r, uint64_t id, const char *addr,
 int raft_remove_server(struct raft *r, uint64_t id);
 
 /* raft_transfer_leadership - hand leadership to `to` (RAFT_NONE: the most
- * up-to-date voter), thesis 3.10.  Proposals get -EBUSY until it ends (it
+ * up-to-date voter; this server itself: a no-op returning 0), thesis 3.10.  Proposals get -EBUSY until it ends (it
  * is abandoned after an election timeout). */
 int raft_transfer_leadership(struct raft *r, uint64_t to);
 
 /* raft_compact - the state machine has a snapshot covering up to `index`
- * (<= applied) with this term and configuration; drop log entries up to
- * index - keep (a tail is kept so slow followers can catch up from the
+ * (<= applied); the snapshot's term and configuration are taken from the
+ * log (raft_get_snapshot returns them).  Log entries up to index - keep
+ * are dropped (a tail is kept so slow followers can catch up from the
  * log). */
 int raft_compact(struct raft *r, uint64_t index, size_t keep);
 
