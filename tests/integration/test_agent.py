@@ -12,9 +12,13 @@ COMM = {"cairn-" + d: d for d in DAEMONS}
 READY_TIMEOUT = 30  # generous: the SAN build starts slowly on 2 cores
 
 
+SERVER_PORT = 25000 + os.getpid() % 5000  # not 8300: a dev agent may run
+
+
 def start_agent(tmp, *args, name="agent"):
     n = Notify(tmp.path)
-    a = Proc([binary("cairn"), "agent"] + list(args), tmp.path, name,
+    a = Proc([binary("cairn"), "agent", "-server-port", str(SERVER_PORT)] +
+             list(args), tmp.path, name,
              env={"NOTIFY_SOCKET": n.path})
     try:
         n.wait("READY=1", READY_TIMEOUT)
@@ -46,6 +50,13 @@ def dev_agent_replaces_each_killed_daemon_and_stops_clean():
         run_dir = os.path.join(data, "run")
         k = kids(a)
         assert sorted(k) == sorted(DAEMONS), k
+        # the dev agent's raftd is a self-bootstrapped leader serving KV
+        r = wait_for(lambda: (lambda r: r if r.returncode == 0 else None)(
+            cairn("debug-raft", "-data-dir=" + data, "put", "devkey", "1")),
+            15, "a write on the dev agent")
+        assert "ok = true" in r.stdout, r.stdout
+        r = cairn("debug-raft", "-data-dir=" + data, "get", "devkey", "consistent")
+        assert r.returncode == 0 and "row = devkey" in r.stdout, r
         for d in DAEMONS:
             st = daemon_status(run_dir, d)
             assert st is not None, d
@@ -66,6 +77,11 @@ def dev_agent_replaces_each_killed_daemon_and_stops_clean():
             print("  cairn-%s replaced in %.2fs (pid %d -> %d)" %
                   (d, time.monotonic() - t0, old, new))
             every.add(new)
+        # raftd came back from its disk: the write is still there
+        r = wait_for(lambda: (lambda r: r if r.returncode == 0 else None)(
+            cairn("debug-raft", "-data-dir=" + data, "get", "devkey")),
+            15, "the write after raftd's restart")
+        assert "row = devkey" in r.stdout, r.stdout
         a.signal(signal.SIGTERM)
         rc = a.wait(6)
         assert rc == 0, rc
