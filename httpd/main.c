@@ -2,14 +2,23 @@
 #include <stdio.h>
 
 #include "daemon.h"
+#include "api.h"
 #include "log.h"
+
+static struct http_server *http_srv;
 
 static int
 httpd_init(struct daemon *d, struct errbuf *eb)
 {
-	(void)eb;
-	log_info("HTTP port %lld", (long long)d->conf.port_http);
-	return 0;
+	return api_init(d, &http_srv, eb);
+}
+
+static void
+httpd_close(struct daemon *d)
+{
+	(void)d;
+	api_close(http_srv);
+	http_srv = NULL;
 }
 
 static void
@@ -26,6 +35,7 @@ static const struct daemon_ops httpd_ops = {
     .name = "httpd",
     .summary = "cairn-httpd: the Consul HTTP API v1 and the web UI.",
     .init = httpd_init,
+    .close = httpd_close,
     .status = httpd_status,
 };
 

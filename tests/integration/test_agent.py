@@ -17,8 +17,8 @@ SERVER_PORT = 25000 + os.getpid() % 5000  # not 8300: a dev agent may run
 
 def start_agent(tmp, *args, name="agent"):
     n = Notify(tmp.path)
-    a = Proc([binary("cairn"), "agent", "-server-port", str(SERVER_PORT)] +
-             list(args), tmp.path, name,
+    a = Proc([binary("cairn"), "agent", "-server-port", str(SERVER_PORT),
+              "-http-port", str(SERVER_PORT + 1)] + list(args), tmp.path, name,
              env={"NOTIFY_SOCKET": n.path})
     try:
         n.wait("READY=1", READY_TIMEOUT)
@@ -218,7 +218,8 @@ def daemon_reload_keeps_old_config_on_error_and_stops_on_term():
     with open(cfg, "w") as f:
         f.write('{"log_level": "info", "server": true}')
     n = Notify(tmp.path)
-    p = Proc([binary("cairn-httpd"), "-data-dir", data, "-config-file", cfg],
+    p = Proc([binary("cairn-httpd"), "-data-dir", data, "-config-file", cfg,
+              "-http-port", "-1"],
              tmp.path, "httpd", env={"NOTIFY_SOCKET": n.path})
     try:
         n.wait("READY=1", READY_TIMEOUT)

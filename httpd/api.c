@@ -1,0 +1,464 @@
+/* api.c - httpd's Consul HTTP API v1: routing, the KV store
+ * (/v1/kv/<key>) and /v1/status, each turned into IPC requests to raftd.
+ * JSON field names, headers, status codes and error texts are Consul's
+ * (spec/consul-compat.md sections 0, 1.1, 1.6). */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include "api.h"
+#include "json.h"
+#include "log.h"
+#include "xmalloc.h"
+
+#define IPC_TIMEOUT_MS 30000
+
+struct api {
+	struct ipc_client *raftd;
+	uint64_t client_id; /* makes writes idempotent per (client, seq) */
+	uint64_t seq;
+	uint64_t *c_requests, *c_errors;
+};
+
+/* one HTTP request waiting for raftd */
+struct call {
+	struct api *api;
+	struct http_req *req;
+	int kind;
+	bool raw, keys, pretty;
+	char *key;
+	char *separator;
+};
+
+enum { K_KV_GET, K_KV_WRITE, K_LEADER, K_PEERS };
+
+static struct api the_api;
+
+/* ------------------------------------------------------------ helpers */
+
+static bool
+parse_u64(const char *s, uint64_t *out)
+{
+	char *end;
+
+	if (s == NULL || *s == '\0' || *s == '-')
+		return false;
+	errno = 0;
+	*out = strtoull(s, &end, 10);
+	return errno == 0 && *end == '\0';
+}
+
+static char *
+b64(const uint8_t *p, size_t n)
+{
+	char *out = xmalloc(4 * ((n + 2) / 3) + 1);
+
+	EVP_EncodeBlock((unsigned char *)out, p, (int)n);
+	return out;
+}
+
+/* meta_headers - X-Consul-Index/KnownLeader/LastContact, on every KV
+ * response including 404 (spec section 0) */
+static void
+respond_meta(struct http_req *req, int status, const char *ctype,
+    const char *body, size_t len, uint64_t index, bool known,
+    uint64_t contact)
+{
+	char h1[64], h2[64], h3[64];
+	const char *hs[4] = {h1, h2, h3, NULL};
+
+	snprintf(h1, sizeof(h1), "X-Consul-Index: %" PRIu64,
+	    index ? index : 1);
+	snprintf(h2, sizeof(h2), "X-Consul-Knownleader: %s",
+	    known ? "true" : "false");
+	snprintf(h3, sizeof(h3), "X-Consul-Lastcontact: %" PRIu64, contact);
+	http_respond(req, status, ctype, body, len, hs);
+}
+
+static void
+respond_json(struct http_req *req, struct jw *w, uint64_t index, bool known,
+    uint64_t contact)
+{
+	size_t len;
+	char *js = jw_finish(w, &len);
+
+	if (js == NULL) {
+		http_respond_text(req, 500, "failed to encode JSON");
+		return;
+	}
+	if (http_query_has(req, "pretty")) {
+		/* ?pretty: indented, with a trailing newline (Consul) */
+		js = xreallocarray(js, len + 2, 1);
+		js[len++] = '\n';
+		js[len] = '\0';
+	}
+	respond_meta(req, 200, "application/json", js, len, index, known,
+	    contact);
+	free(js);
+}
+
+static void
+call_free(struct call *c)
+{
+	free(c->key);
+	free(c->separator);
+	free(c);
+}
+
+/* ipc_error_status - raftd's answer as Consul's status and text */
+static void
+respond_ipc_error(struct http_req *req, int status, const char *msg)
+{
+	char text[512];
+
+	if (status == -EAGAIN || status == -ETIMEDOUT)
+		snprintf(text, sizeof(text), "%s",
+		    msg && strstr(msg, "leader") ? "No cluster leader"
+						 : (msg ? msg : "unavailable"));
+	else
+		snprintf(text, sizeof(text), "rpc error: %s",
+		    msg ? msg : strerror(-status));
+	http_respond_text(req, 500, text);
+}
+
+/* ---------------------------------------------------------------- KV */
+
+static void
+kv_read_done(int status, void *body, const char *errmsg, void *arg)
+{
+	struct call *c = arg;
+	struct ipc_kv_read_reply *rep = body;
+	struct http_req *req = c->req;
+	struct jw w;
+	size_t i;
+
+	if (status < 0) {
+		(*c->api->c_errors)++;
+		respond_ipc_error(req, status, errmsg);
+		call_free(c);
+		return;
+	}
+	if (rep->rows.n == 0) {
+		respond_meta(req, 404, NULL, "", 0, rep->index,
+		    rep->known_leader, rep->last_contact_ms);
+		call_free(c);
+		return;
+	}
+	if (c->raw) {
+		struct ipc_kv_row *row = rep->rows.v;
+
+		respond_meta(req, 200, "application/octet-stream",
+		    (const char *)row->value.p, row->value.n, rep->index,
+		    rep->known_leader, rep->last_contact_ms);
+		call_free(c);
+		return;
+	}
+	jw_init(&w, c->pretty);
+	jw_arr_open(&w);
+	if (c->keys) {
+		/* ?keys: the keys, cut after the separator past the prefix */
+		size_t plen = strlen(c->key);
+		const char *last = NULL;
+		size_t last_len = 0;
+
+		for (i = 0; i < rep->rows.n; i++) {
+			struct ipc_kv_row *row =
+			    (struct ipc_kv_row *)rep->rows.v + i;
+			size_t klen = strlen(row->key);
+			const char *sep = NULL;
+
+			if (c->separator && *c->separator)
+				sep = strstr(row->key + plen, c->separator);
+			if (sep)
+				klen = (size_t)(sep - row->key) +
+				       strlen(c->separator);
+			if (last && klen == last_len &&
+			    memcmp(last, row->key, klen) == 0)
+				continue;
+			jw_strn(&w, row->key, klen);
+			last = row->key;
+			last_len = klen;
+		}
+	} else {
+		for (i = 0; i < rep->rows.n; i++) {
+			struct ipc_kv_row *row =
+			    (struct ipc_kv_row *)rep->rows.v + i;
+
+			jw_obj_open(&w);
+			jw_key(&w, "LockIndex");
+			jw_uint(&w, row->lock_index);
+			jw_key(&w, "Key");
+			jw_str(&w, row->key);
+			jw_key(&w, "Flags");
+			jw_uint(&w, row->flags);
+			jw_key(&w, "Value");
+			if (row->value.n > 0) {
+				char *v = b64(row->value.p, row->value.n);
+
+				jw_str(&w, v);
+				free(v);
+			} else {
+				jw_null(&w);
+			}
+			if (row->session != NULL && *row->session) {
+				jw_key(&w, "Session");
+				jw_str(&w, row->session);
+			}
+			jw_key(&w, "CreateIndex");
+			jw_uint(&w, row->create_index);
+			jw_key(&w, "ModifyIndex");
+			jw_uint(&w, row->modify_index);
+			jw_obj_close(&w);
+		}
+	}
+	jw_arr_close(&w);
+	respond_json(req, &w, rep->index, rep->known_leader,
+	    rep->last_contact_ms);
+	call_free(c);
+}
+
+static void
+kv_write_done(int status, void *body, const char *errmsg, void *arg)
+{
+	struct call *c = arg;
+	struct ipc_raft_result *res = body;
+
+	if (status < 0) {
+		(*c->api->c_errors)++;
+		respond_ipc_error(c->req, status, errmsg);
+	} else {
+		const char *t = res->ok ? "true" : "false";
+		char h[64];
+		const char *hs[2] = {h, NULL};
+
+		snprintf(h, sizeof(h), "X-Consul-Index: %" PRIu64, res->index);
+		http_respond(c->req, 200, "application/json", t, strlen(t),
+		    hs);
+	}
+	call_free(c);
+}
+
+static void
+kv(struct api *a, struct http_req *req, const char *key)
+{
+	bool stale = http_query_has(req, "stale");
+	bool consistent = http_query_has(req, "consistent");
+	struct call *c;
+	uint64_t v;
+
+	if (stale && consistent) {
+		http_respond_text(req, 400,
+		    "Cannot specify ?stale with ?consistent, conflicting "
+		    "semantics.");
+		return;
+	}
+	c = xcalloc(1, sizeof(*c));
+	c->api = a;
+	c->req = req;
+	c->key = xstrdup(key);
+	c->pretty = http_query_has(req, "pretty");
+	if (strcmp(req->method, "GET") == 0) {
+		struct ipc_kv_read q;
+
+		memset(&q, 0, sizeof(q));
+		c->raw = http_query_has(req, "raw");
+		c->keys = http_query_has(req, "keys");
+		if (http_query(req, "separator"))
+			c->separator = xstrdup(http_query(req, "separator"));
+		q.key = c->key;
+		q.recurse = http_query_has(req, "recurse") || c->keys;
+		q.mode = stale ? RAFT_READ_STALE
+			       : consistent ? RAFT_READ_CONSISTENT
+					    : RAFT_READ_DEFAULT;
+		if (!q.recurse && *key == '\0') {
+			http_respond_text(req, 400, "Missing key name");
+			call_free(c);
+			return;
+		}
+		ipc_call(a->raftd, IPC_KV_READ, &q, IPC_TIMEOUT_MS,
+		    kv_read_done, c);
+		return;
+	}
+	if (strcmp(req->method, "PUT") == 0 ||
+	    strcmp(req->method, "POST") == 0 ||
+	    strcmp(req->method, "DELETE") == 0) {
+		bool del = req->method[0] == 'D';
+		struct ipc_raft_cmd cmd;
+
+		memset(&cmd, 0, sizeof(cmd));
+		if (*key == '\0' && !(del && http_query_has(req, "recurse"))) {
+			http_respond_text(req, 400, "Missing key name");
+			call_free(c);
+			return;
+		}
+		if (http_query(req, "flags") &&
+		    !parse_u64(http_query(req, "flags"), &v)) {
+			http_respond_text(req, 400, "Invalid flags");
+			call_free(c);
+			return;
+		}
+		cmd.flags = http_query(req, "flags") ? v : 0;
+		if (http_query_has(req, "cas")) {
+			if (!parse_u64(http_query(req, "cas"), &cmd.cas)) {
+				http_respond_text(req, 400, "Invalid cas");
+				call_free(c);
+				return;
+			}
+			cmd.op = del ? RAFT_OP_KV_DELETE_CAS : RAFT_OP_KV_CAS;
+		} else if (del) {
+			cmd.op = http_query_has(req, "recurse")
+				     ? RAFT_OP_KV_DELETE_TREE
+				     : RAFT_OP_KV_DELETE;
+		} else {
+			cmd.op = RAFT_OP_KV_SET;
+		}
+		if (http_query_has(req, "acquire") ||
+		    http_query_has(req, "release")) {
+			http_respond_text(req, 500,
+			    "sessions are not available yet");
+			call_free(c);
+			return;
+		}
+		cmd.key = c->key;
+		cmd.value.p = req->body.data;
+		cmd.value.n = req->body.len;
+		cmd.client_id = a->client_id;
+		cmd.seq = ++a->seq;
+		ipc_call(a->raftd, IPC_RAFT_APPLY, &cmd, IPC_TIMEOUT_MS,
+		    kv_write_done, c);
+		return;
+	}
+	call_free(c);
+	http_respond_text(req, 405, "method not allowed");
+}
+
+/* ------------------------------------------------------------ status */
+
+static void
+status_done(int status, void *body, const char *errmsg, void *arg)
+{
+	struct call *c = arg;
+	struct ipc_raft_state *st = body;
+	struct jw w;
+	size_t i;
+
+	if (status < 0) {
+		respond_ipc_error(c->req, status, errmsg);
+		call_free(c);
+		return;
+	}
+	jw_init(&w, c->pretty);
+	if (c->kind == K_LEADER) {
+		/* "" when there is no leader, as Consul answers */
+		jw_str(&w, st->leader_addr ? st->leader_addr : "");
+	} else {
+		jw_arr_open(&w);
+		for (i = 0; i < st->peers.n; i++) {
+			struct ipc_raft_peer *p =
+			    (struct ipc_raft_peer *)st->peers.v + i;
+
+			if (p->voter)
+				jw_str(&w, p->address);
+		}
+		jw_arr_close(&w);
+	}
+	{
+		size_t len;
+		char *js = jw_finish(&w, &len);
+
+		http_respond(c->req, 200, "application/json", js, len, NULL);
+		free(js);
+	}
+	call_free(c);
+}
+
+static void
+status(struct api *a, struct http_req *req, int kind)
+{
+	struct call *c = xcalloc(1, sizeof(*c));
+
+	c->api = a;
+	c->req = req;
+	c->kind = kind;
+	c->pretty = http_query_has(req, "pretty");
+	ipc_call(a->raftd, IPC_RAFT_STATE, NULL, IPC_TIMEOUT_MS, status_done,
+	    c);
+}
+
+/* ------------------------------------------------------------ routing */
+
+static void
+handle(struct http_req *req, void *arg)
+{
+	struct api *a = arg;
+
+	(*a->c_requests)++;
+	if (strcmp(req->path, "/") == 0) {
+		http_respond_text(req, 200, "Consul Agent");
+	} else if (strncmp(req->path, "/v1/kv/", 7) == 0) {
+		kv(a, req, req->path + 7);
+	} else if (strcmp(req->path, "/v1/kv") == 0) {
+		kv(a, req, "");
+	} else if (strcmp(req->path, "/v1/status/leader") == 0) {
+		status(a, req, K_LEADER);
+	} else if (strcmp(req->path, "/v1/status/peers") == 0) {
+		status(a, req, K_PEERS);
+	} else {
+		http_respond(req, 404, NULL, "", 0, NULL);
+	}
+}
+
+int
+api_init(struct daemon *d, struct http_server **out, struct errbuf *eb)
+{
+	const struct cairn_conf *cf = &d->conf;
+	struct api *a = &the_api;
+	struct http_limits lim;
+	char path[512];
+	const char *addr;
+	int r;
+
+	memset(a, 0, sizeof(*a));
+	if (RAND_bytes((unsigned char *)&a->client_id,
+		sizeof(a->client_id)) != 1)
+		a->client_id = ((uint64_t)getpid() << 32) ^ (uint64_t)time(NULL);
+	a->c_requests = daemon_counter(d, "http.requests");
+	a->c_errors = daemon_counter(d, "http.errors");
+	if (ipc_socket_path(path, sizeof(path), cf->run_dir, "raftd") < 0)
+		return errbuf_set(eb, -ENAMETOOLONG, "run_dir too long");
+	if ((r = ipc_client_open(d->loop, path, &a->raftd, eb)) < 0)
+		return r;
+	memset(&lim, 0, sizeof(lim));
+	lim.max_body = (size_t)cf->kv_max_value_size;
+	lim.max_conns_per_ip = (unsigned)cf->http_max_conns_per_client;
+	addr = cf->addr_http && *cf->addr_http ? cf->addr_http
+					       : cf->client_addr;
+	if (cf->port_http < 0) {
+		*out = NULL;
+		return 0; /* HTTP disabled */
+	}
+	if ((r = http_server_open(d->loop, addr, (int)cf->port_http, &lim,
+		 handle, a, out, eb)) < 0) {
+		ipc_client_close(a->raftd);
+		a->raftd = NULL;
+		return r;
+	}
+	log_info("HTTP API on %s:%lld", addr, (long long)cf->port_http);
+	return 0;
+}
+
+void
+api_close(struct http_server *s)
+{
+	/* pending calls get -ECANCELED and answer their requests first */
+	ipc_client_close(the_api.raftd);
+	the_api.raftd = NULL;
+	http_server_close(s);
+}

@@ -1,0 +1,76 @@
+/* http.h - httpd's HTTP/1.1 server on libev, parsing with Debian's
+ * http-parser: keep-alive and pipelining (one request at a time per
+ * connection, the rest waits in the buffer), Content-Length and chunked
+ * bodies, percent-decoded paths, repeated query parameters, limits on
+ * header and body size (413 without buffering the body), connections per
+ * client address (429), and header/idle timeouts (a slowloris client is
+ * cut off). */
+#ifndef CAIRN_HTTPD_HTTP_H
+#define CAIRN_HTTPD_HTTP_H
+
+#include <ev.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "err.h"
+
+#define HTTP_MAX_HEADER_BYTES (64 * 1024)
+#define HTTP_HEADER_TIMEOUT_S 10.0 /* whole request head within this */
+#define HTTP_IDLE_TIMEOUT_S 75.0   /* keep-alive between requests */
+
+struct http_kv {
+	char *key;
+	char *value; /* "" for a flag without value */
+};
+
+struct http_conn;
+struct http_server;
+
+struct http_req {
+	struct http_conn *conn;
+	const char *method; /* "GET", "PUT", ... */
+	char *path;	    /* percent-decoded, without the query */
+	struct http_kv *query;
+	size_t nquery;
+	struct http_kv *headers; /* names lowercased */
+	size_t nheaders;
+	struct buf body;
+	uint64_t id; /* per server, for logs */
+};
+
+struct http_limits {
+	size_t max_body;	  /* bytes; larger bodies get 413 */
+	unsigned max_conns_per_ip; /* 0: no limit; beyond it 429 */
+};
+
+/* the handler answers (now or later) with http_respond exactly once */
+typedef void (*http_handler_fn)(struct http_req *req, void *arg);
+
+int http_server_open(struct ev_loop *loop, const char *addr, int port,
+    const struct http_limits *lim, http_handler_fn fn, void *arg,
+    struct http_server **out, struct errbuf *eb);
+int http_server_port(const struct http_server *s);
+void http_server_close(struct http_server *s);
+
+/* http_respond - send the response; extra headers as "Name: value" lines
+ * without CRLF (NULL-terminated array, may be NULL).  Frees nothing the
+ * caller owns; req is invalid afterwards.  If the connection went away
+ * meanwhile, the response is dropped. */
+void http_respond(struct http_req *req, int status, const char *ctype,
+    const char *body, size_t len, const char *const *headers);
+/* http_respond_text - a plain-text body (Consul's errors are text). */
+void http_respond_text(struct http_req *req, int status, const char *text);
+
+/* lookups: the first match, or NULL; http_query_has is presence-based */
+const char *http_query(const struct http_req *req, const char *key);
+bool http_query_has(const struct http_req *req, const char *key);
+const char *http_header(const struct http_req *req, const char *name);
+
+/* http_url_decode - percent-decode s[0..n) into a new string (free());
+ * '+' becomes ' ' when plus is set (query strings).  NULL on bad escapes
+ * or an embedded NUL. */
+char *http_url_decode(const char *s, size_t n, bool plus);
+
+#endif

@@ -1,0 +1,253 @@
+"""test_http.py - httpd's HTTP server and the KV/status API against a real
+`cairn agent -dev`, as curl and raw sockets see it: Consul's paths, JSON,
+headers and status codes; keep-alive and pipelining; chunked bodies;
+percent-encoded keys; limits (413, 429, 431), bad requests, slowloris."""
+import base64
+import json
+import os
+import socket
+import subprocess
+import time
+
+from harness import Notify, Proc, TmpDir, Timeout, binary, main, test, wait_for
+
+BASE = 26000 + os.getpid() % 4000
+
+
+class Agent:
+    def __init__(self, extra_cfg=None):
+        self.tmp = TmpDir()
+        self.http = BASE
+        args = [binary("cairn"), "agent", "-dev", "-data-dir",
+                os.path.join(self.tmp.path, "data"), "-http-port", str(self.http),
+                "-server-port", str(BASE + 1)]
+        if extra_cfg:
+            cfg = os.path.join(self.tmp.path, "extra.json")
+            with open(cfg, "w") as f:
+                json.dump(extra_cfg, f)
+            args += ["-config-file", cfg]
+        self.n = Notify(self.tmp.path)
+        self.p = Proc(args, self.tmp.path, "agent", env={"NOTIFY_SOCKET": self.n.path})
+        try:
+            self.n.wait("READY=1", 30)
+            wait_for(lambda: self.curl("/v1/status/leader")[1] not in ('""', ""),
+                     15, "a leader")
+        except Exception:
+            self.stop()
+            raise
+
+    def curl(self, path, method="GET", data=None, extra=()):
+        args = ["curl", "-s", "-S", "-i", "-X", method, "--max-time", "20"]
+        if data is not None:
+            args += ["--data-binary", "@-"]
+        args += list(extra) + ["http://127.0.0.1:%d%s" % (self.http, path)]
+        r = subprocess.run(args, input=data, capture_output=True, timeout=30)
+        raw = r.stdout.decode(errors="replace")
+        head, _, body = raw.partition("\r\n\r\n")
+        lines = head.split("\r\n")
+        status = int(lines[0].split()[1]) if lines and lines[0].startswith("HTTP/") else 0
+        headers = {}
+        for l in lines[1:]:
+            k, _, v = l.partition(":")
+            headers[k.strip().lower()] = v.strip()
+        return status, body, headers
+
+    def stop(self):
+        self.p.stop()
+        self.n.close()
+        self.tmp.cleanup()
+
+
+def raw_exchange(port, payload, timeout=10):
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    s.sendall(payload)
+    out = b""
+    end = time.monotonic() + timeout
+    try:
+        while time.monotonic() < end:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            out += chunk
+    except socket.timeout:
+        pass
+    s.close()
+    return out.decode(errors="replace")
+
+
+@test
+def kv_put_get_delete_as_consul_clients_see_it():
+    a = Agent()
+    try:
+        st, body, h = a.curl("/v1/kv/web/config?flags=42", "PUT", b"hello world")
+        assert st == 200 and body == "true", (st, body)
+        st, body, h = a.curl("/v1/kv/web/config")
+        assert st == 200 and h["content-type"] == "application/json", (st, h)
+        rows = json.loads(body)
+        assert rows[0]["Key"] == "web/config" and rows[0]["Flags"] == 42
+        assert base64.b64decode(rows[0]["Value"]) == b"hello world"
+        assert rows[0]["CreateIndex"] == rows[0]["ModifyIndex"] >= 1
+        assert set(rows[0]) >= {"LockIndex", "Key", "Flags", "Value",
+                                "CreateIndex", "ModifyIndex"}
+        idx = int(h["x-consul-index"])
+        assert idx >= 1 and h["x-consul-knownleader"] == "true"
+        assert h["x-consul-lastcontact"] == "0"
+        st, body, h = a.curl("/v1/kv/web/config?raw")
+        assert st == 200 and body == "hello world"
+        # 404 carries the query-meta headers too
+        st, body, h = a.curl("/v1/kv/nope")
+        assert st == 404 and body == "" and int(h["x-consul-index"]) >= 1, (st, h)
+        assert "x-consul-knownleader" in h and "x-consul-lastcontact" in h
+        # cas: 0 means "only if absent"; a stale index fails
+        st, body, _ = a.curl("/v1/kv/web/config?cas=0", "PUT", b"x")
+        assert body == "false"
+        mi = rows[0]["ModifyIndex"]
+        st, body, _ = a.curl("/v1/kv/web/config?cas=%d" % mi, "PUT", b"v2")
+        assert body == "true"
+        st, body, _ = a.curl("/v1/kv/web/config?cas=%d" % mi, "PUT", b"v3")
+        assert body == "false"
+        # recurse, keys with separator, pretty
+        a.curl("/v1/kv/web/other", "PUT", b"o")
+        a.curl("/v1/kv/web/sub/deep", "PUT", b"d")
+        st, body, _ = a.curl("/v1/kv/web?recurse")
+        assert [r["Key"] for r in json.loads(body)] == \
+            ["web/config", "web/other", "web/sub/deep"]
+        st, body, _ = a.curl("/v1/kv/web/?keys&separator=/")
+        assert json.loads(body) == ["web/config", "web/other", "web/sub/"], body
+        st, body, _ = a.curl("/v1/kv/web/other?pretty")
+        assert body.endswith("\n") and "\n  " in body
+        # consistency modes answer the same data
+        for m in ("stale", "consistent"):
+            st, body, _ = a.curl("/v1/kv/web/other?" + m)
+            assert st == 200 and json.loads(body)[0]["Key"] == "web/other"
+        # delete one, then the tree
+        st, body, _ = a.curl("/v1/kv/web/other", "DELETE")
+        assert st == 200 and body == "true"
+        assert a.curl("/v1/kv/web/other")[0] == 404
+        st, body, _ = a.curl("/v1/kv/web?recurse", "DELETE")
+        assert body == "true"
+        assert a.curl("/v1/kv/web?recurse")[0] == 404
+        # empty value reads back as null
+        a.curl("/v1/kv/empty", "PUT", b"")
+        assert json.loads(a.curl("/v1/kv/empty")[1])[0]["Value"] is None
+    finally:
+        a.stop()
+
+
+@test
+def bad_requests_get_consul_errors():
+    a = Agent()
+    try:
+        st, body, _ = a.curl("/v1/kv/k?stale&consistent")
+        assert st == 400 and "conflicting semantics" in body, (st, body)
+        st, body, _ = a.curl("/v1/kv/", "PUT", b"x")
+        assert st == 400 and body == "Missing key name", (st, body)
+        st, body, _ = a.curl("/v1/kv/k?cas=abc", "PUT", b"x")
+        assert st == 400, (st, body)
+        assert a.curl("/v1/no/such/endpoint")[0] == 404
+        st, body, _ = a.curl("/")
+        assert st == 200 and body == "Consul Agent"
+        # a value over 512 KiB: 413, and the agent keeps serving
+        st, body, _ = a.curl("/v1/kv/big", "PUT", b"x" * (512 * 1024 + 1))
+        assert st == 413 and "too large" in body, (st, body)
+        st, body, _ = a.curl("/v1/kv/ok", "PUT", b"x" * (512 * 1024))
+        assert st == 200 and body == "true", (st, body[:100])
+        # garbage instead of HTTP: 400 and the connection is closed
+        out = raw_exchange(a.http, b"\x16\x03\x01 not http at all\r\n\r\n")
+        assert out.startswith("HTTP/1.1 400"), out[:80]
+        # a huge header block: 431
+        out = raw_exchange(a.http, b"GET /v1/kv/k HTTP/1.1\r\nX-Big: " +
+                           b"a" * (70 * 1024) + b"\r\n\r\n")
+        assert out.startswith("HTTP/1.1 431"), out[:80]
+        # a bad percent escape
+        out = raw_exchange(a.http, b"GET /v1/kv/%zz HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert out.startswith("HTTP/1.1 400"), out[:80]
+        assert a.curl("/v1/kv/ok?raw")[0] == 200
+    finally:
+        a.stop()
+
+
+@test
+def keep_alive_pipelining_chunked_and_encoded_paths():
+    a = Agent()
+    try:
+        # two requests in one write: two answers, in order
+        req = (b"PUT /v1/kv/a%2Fb HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\none"
+               b"GET /v1/kv/a/b?raw HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        out = raw_exchange(a.http, req)
+        parts = out.split("HTTP/1.1 ")
+        assert len(parts) == 3 and parts[1].startswith("200") and parts[2].startswith("200"), out
+        assert out.endswith("one"), out
+        # a chunked body
+        req = (b"PUT /v1/kv/chunked HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+               b"Connection: close\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")
+        out = raw_exchange(a.http, req)
+        assert out.startswith("HTTP/1.1 200") and out.endswith("true"), out
+        assert a.curl("/v1/kv/chunked?raw")[1] == "hello world"
+        # an oversized chunked body is refused too
+        big = b"%x\r\n" % (600 * 1024) + b"y" * (600 * 1024) + b"\r\n0\r\n\r\n"
+        out = raw_exchange(a.http, b"PUT /v1/kv/c2 HTTP/1.1\r\nHost: x\r\n"
+                           b"Transfer-Encoding: chunked\r\n\r\n" + big)
+        assert out.startswith("HTTP/1.1 413"), out[:80]
+        # curl reuses one connection for several requests
+        r = subprocess.run(["curl", "-s", "-o", "/dev/null", "-o", "/dev/null",
+                            "-w", "%{num_connects}\\n",
+                            "http://127.0.0.1:%d/v1/kv/chunked" % a.http,
+                            "http://127.0.0.1:%d/v1/kv/chunked" % a.http],
+                           capture_output=True, text=True, timeout=30)
+        assert r.stdout.split() == ["1", "0"], r.stdout
+    finally:
+        a.stop()
+
+
+@test
+def slowloris_is_cut_off_and_others_are_served():
+    a = Agent()
+    try:
+        s = socket.create_connection(("127.0.0.1", a.http), timeout=20)
+        s.sendall(b"GET /v1/kv/x HTTP/1.1\r\nHost: x\r\n")
+        t0 = time.monotonic()
+        # meanwhile others are served at once
+        st, _, _ = a.curl("/v1/status/leader")
+        assert st == 200
+        closed = False
+        while time.monotonic() - t0 < 15:
+            try:
+                s.sendall(b"X-Slow: 1\r\n")
+                time.sleep(0.5)
+            except OSError:
+                closed = True
+                break
+            try:
+                s.setblocking(False)
+                if s.recv(1) == b"":
+                    closed = True
+                    break
+            except BlockingIOError:
+                pass
+            finally:
+                s.setblocking(True)
+        took = time.monotonic() - t0
+        print("  slow client cut off after %.1fs" % took)
+        assert closed and took <= 12, took
+    finally:
+        a.stop()
+
+
+@test
+def connections_per_client_address_are_capped():
+    a = Agent({"limits": {"http_max_conns_per_client": 5}})
+    try:
+        socks = [socket.create_connection(("127.0.0.1", a.http), timeout=5) for _ in range(5)]
+        time.sleep(0.2)
+        out = raw_exchange(a.http, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", timeout=5)
+        assert out.startswith("HTTP/1.1 429"), out[:80]
+        for s in socks:
+            s.close()
+        wait_for(lambda: a.curl("/")[0] == 200, 5, "served again")
+    finally:
+        a.stop()
+
+
+if __name__ == "__main__":
+    main()
