@@ -839,3 +839,75 @@ http_server_close(struct http_server *s)
 	}
 	free(s);
 }
+
+/* ------------------------------------------------------ fuzzing entry */
+
+struct feed_ctx {
+	http_handler_fn fn;
+	void *arg;
+	int n;
+};
+
+static void
+feed_handler(struct http_req *req, void *arg)
+{
+	struct feed_ctx *f = arg;
+
+	f->n++;
+	f->fn(req, f->arg);
+}
+
+int
+http_feed(const void *p, size_t n, const struct http_limits *lim,
+    http_handler_fn fn, void *arg)
+{
+	struct ev_loop *loop = ev_default_loop(0);
+	struct http_server srv;
+	struct http_conn *c;
+	struct feed_ctx f = {fn, arg, 0};
+	int sp[2];
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0,
+		sp) < 0)
+		return -errno;
+	memset(&srv, 0, sizeof(srv));
+	srv.loop = loop;
+	srv.fd = -1;
+	srv.fn = feed_handler;
+	srv.arg = &f;
+	srv.lim = *lim;
+	c = xcalloc(1, sizeof(*c));
+	c->srv = &srv;
+	c->fd = sp[0];
+	snprintf(c->ip, sizeof(c->ip), "fuzz");
+	ip_get(&srv, c->ip)->n++;
+	srv.conns = c;
+	c->req.conn = c;
+	http_parser_init(&c->parser, HTTP_REQUEST);
+	c->parser.data = c;
+	ev_io_init(&c->rw, read_cb, sp[0], EV_READ);
+	ev_io_init(&c->ww, write_cb, sp[0], EV_WRITE);
+	c->rw.data = c->ww.data = c;
+	ev_init(&c->tmo, timeout_cb);
+	c->tmo.data = c;
+	buf_put(&c->in, p, n);
+	conn_parse(c);
+	/* whatever state it is in now, end it as a vanished client would */
+	if (srv.conns != NULL) {
+		c = srv.conns;
+		c->pending = false;
+		c->dead = false;
+		c->draining = false;
+		conn_close(c);
+	}
+	close(sp[1]);
+	{
+		struct ip_count *q, *nx;
+
+		for (q = srv.ips; q != NULL; q = nx) {
+			nx = q->next;
+			free(q);
+		}
+	}
+	return f.n;
+}

@@ -68,6 +68,13 @@ const char *http_query(const struct http_req *req, const char *key);
 bool http_query_has(const struct http_req *req, const char *key);
 const char *http_header(const struct http_req *req, const char *name);
 
+/* http_feed - parse the bytes p[0..n) as if one client had sent them on a
+ * fresh connection, answering each complete request through fn (which
+ * must respond at once), then close it.  For the fuzzer and unit tests.
+ * Returns the number of requests handed to fn. */
+int http_feed(const void *p, size_t n, const struct http_limits *lim,
+    http_handler_fn fn, void *arg);
+
 /* http_url_decode - percent-decode s[0..n) into a new string (free());
  * '+' becomes ' ' when plus is set (query strings).  NULL on bad escapes
  * or an embedded NUL. */

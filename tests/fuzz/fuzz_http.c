@@ -1,0 +1,36 @@
+/* fuzz_http.c - libFuzzer target: raw bytes from a client to httpd's HTTP
+ * server (request line, headers, chunked bodies, pipelining, percent
+ * escapes), each complete request answered at once.  Must never crash,
+ * hang or leak. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../httpd/http.h"
+
+static void
+answer(struct http_req *req, void *arg)
+{
+	size_t i;
+
+	(void)arg;
+	/* touch everything the parser produced */
+	for (i = 0; i < req->nquery; i++)
+		(void)strlen(req->query[i].key);
+	(void)http_header(req, "host");
+	(void)http_query(req, "recurse");
+	http_respond_text(req, 200, req->path ? req->path : "");
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct http_limits lim = {1024, 0};
+
+	if (size > 65536)
+		return 0;
+	http_feed(data, size, &lim, answer, NULL);
+	return 0;
+}
