@@ -14,6 +14,7 @@
 #include <openssl/rand.h>
 
 #include "api.h"
+#include "cfg.h"
 #include "json.h"
 #include "log.h"
 #include "xmalloc.h"
@@ -21,7 +22,11 @@
 #define IPC_TIMEOUT_MS 30000
 
 struct api {
+	struct ev_loop *loop;
 	struct ipc_client *raftd;
+	struct ipc_sub *events;	  /* raftd.events: wakes blocking queries */
+	struct call *blocked;	  /* parked blocking queries */
+	uint64_t max_query_ms, default_query_ms;
 	uint64_t client_id; /* makes writes idempotent per (client, seq) */
 	uint64_t seq;
 	uint64_t *c_requests, *c_errors;
@@ -35,6 +40,13 @@ struct call {
 	bool raw, keys, pretty;
 	char *key;
 	char *separator;
+	/* blocking query (?index=&wait=): parked until the kv table moves
+	 * past `index` for this key or prefix, or the wait ends */
+	struct ipc_kv_read q;
+	uint64_t index;
+	bool blocking, expired;
+	ev_timer wait_w;
+	struct call *next, *prev;
 };
 
 enum { K_KV_GET, K_KV_WRITE, K_LEADER, K_PEERS };
@@ -105,8 +117,26 @@ respond_json(struct http_req *req, struct jw *w, uint64_t index, bool known,
 }
 
 static void
+unpark(struct call *c)
+{
+	struct api *a = c->api;
+
+	if (c->prev)
+		c->prev->next = c->next;
+	else if (a->blocked == c)
+		a->blocked = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	c->next = c->prev = NULL;
+}
+
+static void
 call_free(struct call *c)
 {
+	if (c->blocking) {
+		unpark(c);
+		ev_timer_stop(c->api->loop, &c->wait_w);
+	}
 	free(c->key);
 	free(c->separator);
 	free(c);
@@ -143,6 +173,14 @@ kv_read_done(int status, void *body, const char *errmsg, void *arg)
 		(*c->api->c_errors)++;
 		respond_ipc_error(req, status, errmsg);
 		call_free(c);
+		return;
+	}
+	if (c->blocking && !c->expired && rep->index <= c->index) {
+		/* nothing newer yet: wait for a change event or the timer */
+		c->next = c->api->blocked;
+		if (c->api->blocked)
+			c->api->blocked->prev = c;
+		c->api->blocked = c;
 		return;
 	}
 	if (rep->rows.n == 0) {
@@ -246,6 +284,85 @@ kv_write_done(int status, void *body, const char *errmsg, void *arg)
 }
 
 static void
+wait_done(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct call *c = w->data;
+
+	(void)loop;
+	(void)revents;
+	/* the wait is over: answer with whatever is there now */
+	c->expired = true;
+	if (c->prev != NULL || c->api->blocked == c) {
+		unpark(c);
+		ipc_call(c->api->raftd, IPC_KV_READ, &c->q, IPC_TIMEOUT_MS,
+		    kv_read_done, c);
+	}
+}
+
+/* start_blocking - ?index=N&wait=D (spec section 2): default wait 5 min,
+ * at most max_query_time, plus up to wait/16 of jitter so clients do not
+ * wake together.  Returns 0, or -1 after answering 400. */
+static int
+start_blocking(struct api *a, struct call *c, struct http_req *req)
+{
+	const char *w = http_query(req, "wait");
+	uint64_t wait_ms = a->default_query_ms, idx, jitter;
+
+	if (!parse_u64(http_query(req, "index"), &idx)) {
+		http_respond_text(req, 400, "Invalid index");
+		call_free(c);
+		return -1;
+	}
+	if (w != NULL && cfg_duration_parse(w, &wait_ms) < 0) {
+		http_respond_text(req, 400, "Invalid wait time");
+		call_free(c);
+		return -1;
+	}
+	if (idx == 0)
+		return 0; /* index 0 never blocks */
+	if (wait_ms == 0 || wait_ms > a->max_query_ms)
+		wait_ms = wait_ms == 0 ? a->default_query_ms : a->max_query_ms;
+	jitter = wait_ms / 16 ? (uint64_t)rand() % (wait_ms / 16) : 0;
+	c->blocking = true;
+	c->index = idx;
+	ev_timer_init(&c->wait_w, wait_done, (wait_ms + jitter) / 1000.0, 0);
+	c->wait_w.data = c;
+	ev_timer_start(a->loop, &c->wait_w);
+	return 0;
+}
+
+/* on_change - raftd applied a change: re-read the parked queries it may
+ * concern (same key, or a prefix query covering it, or a deleted tree
+ * covering the query's key) */
+static void
+on_change(uint16_t type, void *body, void *arg)
+{
+	struct api *a = arg;
+	struct ipc_change *ev = body;
+	struct call *c, *next;
+
+	if (type != IPC_EV_CHANGE || ev->table == NULL ||
+	    strcmp(ev->table, "kv") != 0)
+		return;
+	for (c = a->blocked; c != NULL; c = next) {
+		const char *k = ev->key ? ev->key : "";
+		bool hit;
+
+		next = c->next;
+		if (ev->index <= c->index)
+			continue;
+		hit = strcmp(k, c->key) == 0 ||
+		      (c->q.recurse && strncmp(k, c->key, strlen(c->key)) == 0) ||
+		      (ev->prefix && strncmp(c->key, k, strlen(k)) == 0);
+		if (!hit)
+			continue;
+		unpark(c);
+		ipc_call(a->raftd, IPC_KV_READ, &c->q, IPC_TIMEOUT_MS,
+		    kv_read_done, c);
+	}
+}
+
+static void
 kv(struct api *a, struct http_req *req, const char *key)
 {
 	bool stale = http_query_has(req, "stale");
@@ -282,7 +399,11 @@ kv(struct api *a, struct http_req *req, const char *key)
 			call_free(c);
 			return;
 		}
-		ipc_call(a->raftd, IPC_KV_READ, &q, IPC_TIMEOUT_MS,
+		if (http_query(req, "index") != NULL &&
+		    start_blocking(a, c, req) < 0)
+			return;
+		c->q = q;
+		ipc_call(a->raftd, IPC_KV_READ, &c->q, IPC_TIMEOUT_MS,
 		    kv_read_done, c);
 		return;
 	}
@@ -426,6 +547,12 @@ api_init(struct daemon *d, struct http_server **out, struct errbuf *eb)
 	int r;
 
 	memset(a, 0, sizeof(*a));
+	a->loop = d->loop;
+	a->max_query_ms = cf->max_query_time_ms ? cf->max_query_time_ms
+						: 600000;
+	a->default_query_ms = cf->default_query_time_ms
+				  ? cf->default_query_time_ms
+				  : 300000;
 	if (RAND_bytes((unsigned char *)&a->client_id,
 		sizeof(a->client_id)) != 1)
 		a->client_id = ((uint64_t)getpid() << 32) ^ (uint64_t)time(NULL);
@@ -435,6 +562,12 @@ api_init(struct daemon *d, struct http_server **out, struct errbuf *eb)
 		return errbuf_set(eb, -ENAMETOOLONG, "run_dir too long");
 	if ((r = ipc_client_open(d->loop, path, &a->raftd, eb)) < 0)
 		return r;
+	snprintf(path, sizeof(path), "%s/raftd.events", cf->run_dir);
+	if ((r = ipc_sub_open(d->loop, path, on_change, a, &a->events, eb)) <
+	    0) {
+		ipc_client_close(a->raftd);
+		return r;
+	}
 	memset(&lim, 0, sizeof(lim));
 	lim.max_body = (size_t)cf->kv_max_value_size;
 	lim.max_conns_per_ip = (unsigned)cf->http_max_conns_per_client;
@@ -457,6 +590,17 @@ api_init(struct daemon *d, struct http_server **out, struct errbuf *eb)
 void
 api_close(struct http_server *s)
 {
+	/* parked blocking queries are answered from the current state:
+	 * nothing - they end with their connections */
+	while (the_api.blocked != NULL) {
+		struct call *c = the_api.blocked;
+
+		unpark(c);
+		http_respond_text(c->req, 500, "agent is stopping");
+		call_free(c);
+	}
+	ipc_sub_close(the_api.events);
+	the_api.events = NULL;
 	/* pending calls get -ECANCELED and answer their requests first */
 	ipc_client_close(the_api.raftd);
 	the_api.raftd = NULL;

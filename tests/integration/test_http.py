@@ -135,6 +135,64 @@ def kv_put_get_delete_as_consul_clients_see_it():
 
 
 @test
+def blocking_queries_wake_on_change_and_time_out():
+    import threading
+    a = Agent()
+    try:
+        a.curl("/v1/kv/watch/me", "PUT", b"1")
+        st, body, h = a.curl("/v1/kv/watch/me")
+        idx = int(h["x-consul-index"])
+        # a change elsewhere does not wake a query on this key; ours does
+        result = {}
+
+        def block(name, path):
+            t0 = time.monotonic()
+            result[name] = a.curl(path) + (time.monotonic() - t0,)
+        th = threading.Thread(target=block, args=("key", "/v1/kv/watch/me?index=%d&wait=20s" % idx))
+        tp = threading.Thread(target=block, args=("prefix", "/v1/kv/watch?recurse&index=%d&wait=20s" % idx))
+        th.start()
+        tp.start()
+        time.sleep(0.5)
+        a.curl("/v1/kv/unrelated", "PUT", b"x")
+        time.sleep(0.5)
+        assert th.is_alive() and tp.is_alive(), result
+        st, body, h2 = a.curl("/v1/kv/watch/me", "PUT", b"2")
+        th.join(10)
+        tp.join(10)
+        st, body, h, took = result["key"]
+        assert st == 200 and int(h["x-consul-index"]) > idx, (st, h)
+        assert base64.b64decode(json.loads(body)[0]["Value"]) == b"2"
+        assert took < 5, took
+        assert result["prefix"][0] == 200 and int(result["prefix"][2]["x-consul-index"]) > idx
+        # nothing changes: the wait ends and the same index comes back
+        st, body, h = a.curl("/v1/kv/watch/me")
+        idx = int(h["x-consul-index"])
+        t0 = time.monotonic()
+        st, body, h = a.curl("/v1/kv/watch/me?index=%d&wait=1s" % idx)
+        took = time.monotonic() - t0
+        assert st == 200 and int(h["x-consul-index"]) == idx and 0.9 < took < 5, (st, took)
+        # index older than the current one answers at once; 0 never blocks
+        t0 = time.monotonic()
+        assert a.curl("/v1/kv/watch/me?index=1&wait=30s")[0] == 200
+        assert a.curl("/v1/kv/watch/me?index=0&wait=30s")[0] == 200
+        assert time.monotonic() - t0 < 5
+        # a blocking 404 wakes when the key appears
+        st, _, h = a.curl("/v1/kv/later")
+        assert st == 404
+        th = threading.Thread(target=block, args=("later", "/v1/kv/later?index=%s&wait=20s" % h["x-consul-index"]))
+        th.start()
+        time.sleep(0.3)
+        a.curl("/v1/kv/later", "PUT", b"now")
+        th.join(10)
+        assert result["later"][0] == 200, result["later"]
+        # bad parameters
+        assert a.curl("/v1/kv/watch/me?index=abc")[1] == "Invalid index"
+        assert a.curl("/v1/kv/watch/me?index=5&wait=forever")[1] == "Invalid wait time"
+    finally:
+        a.stop()
+
+
+@test
 def bad_requests_get_consul_errors():
     a = Agent()
     try:
