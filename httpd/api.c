@@ -20,6 +20,7 @@
 #include "xmalloc.h"
 
 #define IPC_TIMEOUT_MS 30000
+#define RAFT_NODE_LEN 128
 
 struct api {
 	struct ev_loop *loop;
@@ -49,7 +50,7 @@ struct call {
 	struct call *next, *prev;
 };
 
-enum { K_KV_GET, K_KV_WRITE, K_LEADER, K_PEERS };
+enum { K_KV_GET, K_KV_WRITE, K_LEADER, K_PEERS, K_RAFT_CONFIG };
 
 static struct api the_api;
 
@@ -476,7 +477,42 @@ status_done(int status, void *body, const char *errmsg, void *arg)
 		return;
 	}
 	jw_init(&w, c->pretty);
-	if (c->kind == K_LEADER) {
+	if (c->kind == K_RAFT_CONFIG) {
+		/* /v1/operator/raft/configuration */
+		jw_obj_open(&w);
+		jw_key(&w, "Servers");
+		jw_arr_open(&w);
+		for (i = 0; i < st->peers.n; i++) {
+			struct ipc_raft_peer *p =
+			    (struct ipc_raft_peer *)st->peers.v + i;
+			char id[32], node[RAFT_NODE_LEN];
+			const char *colon;
+
+			snprintf(id, sizeof(id), "%016" PRIx64, p->id);
+			colon = p->address ? strrchr(p->address, ':') : NULL;
+			snprintf(node, sizeof(node), "%.*s",
+			    colon ? (int)(colon - p->address) : 0,
+			    colon ? p->address : "");
+			jw_obj_open(&w);
+			jw_key(&w, "ID");
+			jw_str(&w, id);
+			jw_key(&w, "Node");
+			jw_str(&w, node);
+			jw_key(&w, "Address");
+			jw_str(&w, p->address ? p->address : "");
+			jw_key(&w, "Leader");
+			jw_bool(&w, p->leader);
+			jw_key(&w, "ProtocolVersion");
+			jw_str(&w, "3");
+			jw_key(&w, "Voter");
+			jw_bool(&w, p->voter);
+			jw_obj_close(&w);
+		}
+		jw_arr_close(&w);
+		jw_key(&w, "Index");
+		jw_uint(&w, st->commit_index);
+		jw_obj_close(&w);
+	} else if (c->kind == K_LEADER) {
 		/* "" when there is no leader, as Consul answers */
 		jw_str(&w, st->leader_addr ? st->leader_addr : "");
 	} else {
@@ -513,6 +549,59 @@ status(struct api *a, struct http_req *req, int kind)
 	    c);
 }
 
+static void
+remove_done(int status, void *body, const char *errmsg, void *arg)
+{
+	struct call *c = arg;
+
+	(void)body;
+	if (status == -ENOENT)
+		http_respond_text(c->req, 500, errmsg ? errmsg
+						      : "no such Raft peer");
+	else if (status < 0)
+		respond_ipc_error(c->req, status, errmsg);
+	else
+		http_respond(c->req, 200, NULL, "", 0, NULL);
+	call_free(c);
+}
+
+/* DELETE /v1/operator/raft/peer?address=ip:port | ?id=<hex> */
+static void
+remove_peer(struct api *a, struct http_req *req)
+{
+	const char *addr = http_query(req, "address");
+	const char *id = http_query(req, "id");
+	struct ipc_raft_remove q;
+	struct call *c;
+	char *end;
+
+	if (strcmp(req->method, "DELETE") != 0) {
+		http_respond_text(req, 405, "method not allowed");
+		return;
+	}
+	memset(&q, 0, sizeof(q));
+	if ((addr == NULL) == (id == NULL)) {
+		http_respond_text(req, 400,
+		    "Must specify either ?id with the server's ID or "
+		    "?address with IP:port of peer to remove");
+		return;
+	}
+	if (id != NULL) {
+		q.id = strtoull(id, &end, 16);
+		if (*id == '\0' || *end != '\0' || q.id == 0) {
+			http_respond_text(req, 400, "Invalid id");
+			return;
+		}
+	} else {
+		q.address = (char *)addr;
+	}
+	c = xcalloc(1, sizeof(*c));
+	c->api = a;
+	c->req = req;
+	ipc_call(a->raftd, IPC_RAFT_REMOVE_PEER, &q, IPC_TIMEOUT_MS,
+	    remove_done, c);
+}
+
 /* ------------------------------------------------------------ routing */
 
 static void
@@ -531,6 +620,10 @@ handle(struct http_req *req, void *arg)
 		status(a, req, K_LEADER);
 	} else if (strcmp(req->path, "/v1/status/peers") == 0) {
 		status(a, req, K_PEERS);
+	} else if (strcmp(req->path, "/v1/operator/raft/configuration") == 0) {
+		status(a, req, K_RAFT_CONFIG);
+	} else if (strcmp(req->path, "/v1/operator/raft/peer") == 0) {
+		remove_peer(a, req);
 	} else {
 		http_respond(req, 404, NULL, "", 0, NULL);
 	}

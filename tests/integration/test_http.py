@@ -193,6 +193,36 @@ def blocking_queries_wake_on_change_and_time_out():
 
 
 @test
+def status_and_operator_raft_endpoints():
+    a = Agent()
+    try:
+        st, body, _ = a.curl("/v1/status/leader")
+        leader = json.loads(body)
+        assert leader == "127.0.0.1:%d" % (BASE + 1), leader
+        st, body, _ = a.curl("/v1/status/peers")
+        assert json.loads(body) == [leader]
+        st, body, _ = a.curl("/v1/operator/raft/configuration")
+        cfg = json.loads(body)
+        assert st == 200 and cfg["Index"] >= 1, cfg
+        srv = cfg["Servers"]
+        assert len(srv) == 1 and srv[0]["Leader"] is True and srv[0]["Voter"] is True, srv
+        assert srv[0]["Address"] == leader and srv[0]["Node"] == "127.0.0.1"
+        assert set(srv[0]) == {"ID", "Node", "Address", "Leader", "ProtocolVersion", "Voter"}
+        st, body, _ = a.curl("/v1/operator/raft/peer", "DELETE")
+        assert st == 400 and "Must specify" in body, (st, body)
+        st, body, _ = a.curl("/v1/operator/raft/peer?id=ffffffffffffffff", "DELETE")
+        assert st == 500 and "no such Raft peer" in body, (st, body)
+        st, body, _ = a.curl("/v1/operator/raft/peer?address=" + leader)
+        assert st == 405, st
+        # the last voter cannot be removed
+        st, body, _ = a.curl("/v1/operator/raft/peer?id=" + srv[0]["ID"], "DELETE")
+        assert st == 500, (st, body)
+        assert len(json.loads(a.curl("/v1/operator/raft/configuration")[1])["Servers"]) == 1
+    finally:
+        a.stop()
+
+
+@test
 def bad_requests_get_consul_errors():
     a = Agent()
     try:
