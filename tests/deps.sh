@@ -39,8 +39,24 @@ install() {
 	check
 }
 
+# bench: the peers and load generator `make bench` compares against
+bench() {
+	command -v wrk >/dev/null 2>&1 && command -v etcd >/dev/null 2>&1 &&
+	    command -v etcdctl >/dev/null 2>&1 && return 0
+	SUDO=
+	[ "$(id -u)" = 0 ] || SUDO=sudo
+	if command -v apt-get >/dev/null 2>&1; then
+		$SUDO apt-get update -qq
+		DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq \
+		    wrk etcd-server etcd-client
+	elif command -v dnf >/dev/null 2>&1; then
+		$SUDO dnf install -y wrk etcd
+	fi
+}
+
 case "${1:-check}" in
 check) check ;;
 install) install ;;
-*) echo "usage: $0 check|install" >&2; exit 2 ;;
+bench) bench ;;
+*) echo "usage: $0 check|install|bench" >&2; exit 2 ;;
 esac

@@ -50,5 +50,6 @@ $(B)/tests/bench/%: $(B)/tests/bench/%.o $(unit_LIBS)
 
 .PHONY: bench
 bench: deps-check
+	$(Q)sh tests/deps.sh bench
 	$(Q)$(MAKE) --no-print-directory all $(bench_BINS)
 	$(Q)sh tests/bench/run.sh $(B)
