@@ -3,7 +3,7 @@
 # Debian/Ubuntu use apt-get; CentOS/RHEL/Fedora use dnf.
 set -e
 DEB_PKGS="build-essential pkg-config libev-dev libnanomsg-dev libyajl-dev liblmdb-dev \
-libssl-dev libsystemd-dev libcmocka-dev libhttp-parser-dev clang python3 curl dnsutils iproute2 procps systemd"
+libssl-dev libsystemd-dev libcmocka-dev libhttp-parser-dev clang python3 python3-consul curl dnsutils iproute2 procps systemd"
 RPM_PKGS="gcc make pkgconf-pkg-config libev-devel nanomsg-devel yajl-devel lmdb-devel \
 openssl-devel systemd-devel libcmocka-devel http-parser-devel clang compiler-rt python3 curl bind-utils iproute procps-ng systemd"
 
@@ -13,6 +13,10 @@ check() {
 	done
 	[ -f /usr/include/ev.h ] || { echo "missing: libev"; return 1; }
 	[ -f /usr/include/http_parser.h ] || { echo "missing: http-parser"; return 1; }
+	if command -v apt-get >/dev/null 2>&1; then
+		/usr/bin/python3 -c "import consul" 2>/dev/null ||
+		    { echo "missing: python3-consul"; return 1; }
+	fi
 	for c in cc clang python3 curl dig systemd-analyze; do
 		command -v "$c" >/dev/null 2>&1 || { echo "missing: $c"; return 1; }
 	done

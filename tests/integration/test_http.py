@@ -223,6 +223,23 @@ def status_and_operator_raft_endpoints():
 
 
 @test
+def python_consul_client_works_unchanged():
+    # Debian's python3-consul, run by the system interpreter
+    py = "/usr/bin/python3"
+    if subprocess.run([py, "-c", "import consul"], capture_output=True).returncode != 0:
+        raise AssertionError("python3-consul is missing: run make deps")
+    a = Agent()
+    try:
+        script = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                              "clients", "python_consul_kv.py")
+        r = subprocess.run([py, script, str(a.http)], capture_output=True, text=True,
+                           timeout=60)
+        assert r.returncode == 0 and r.stdout.strip().endswith("OK"), r.stdout + r.stderr
+    finally:
+        a.stop()
+
+
+@test
 def bad_requests_get_consul_errors():
     a = Agent()
     try:
