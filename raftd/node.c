@@ -531,6 +531,21 @@ ipc_state_handler(struct ipc_req *req, void *arg)
 
 /* ------------------------------------------------------------ network */
 
+/* snapshot_meta - the store's form of a snapshot's meta; the encoded
+ * configuration lives in cb (the caller frees it after the save) */
+static void
+snapshot_meta(struct store_snapshot *ss, struct buf *cb, uint64_t index,
+    uint64_t term, const struct raft_config *config)
+{
+	buf_reset(cb);
+	raft_config_encode(config, cb);
+	memset(ss, 0, sizeof(*ss));
+	ss->index = index;
+	ss->term = term;
+	ss->config = cb->data;
+	ss->config_len = cb->len;
+}
+
 /* incoming.meta: index u64, term u64, then the configuration bytes */
 static int
 write_sidecar(struct node *n, const struct store_snapshot *ss,
@@ -1032,12 +1047,8 @@ process(struct node *n, const struct raft_ready *rd, int stage)
 			 * log.  Order: note the meta in incoming.meta, install
 			 * the state, then record it on the raft side; a crash
 			 * in between is finished by load_state. */
-			raft_config_encode(&rd->snapshot->config, &cb);
-			memset(&ss, 0, sizeof(ss));
-			ss.index = rd->snapshot->index;
-			ss.term = rd->snapshot->term;
-			ss.config = cb.data;
-			ss.config_len = cb.len;
+			snapshot_meta(&ss, &cb, rd->snapshot->index,
+			    rd->snapshot->term, &rd->snapshot->config);
 			b.snapshot = &ss;
 			b.truncate_from = 1;
 			if (!n->snap_restored) {
@@ -1159,12 +1170,7 @@ maybe_snapshot(struct node *n)
 		return;
 	}
 	raft_get_snapshot(n->raft, &si, &st, &cfg);
-	raft_config_encode(cfg, &cb);
-	memset(&ss, 0, sizeof(ss));
-	ss.index = si;
-	ss.term = st;
-	ss.config = cb.data;
-	ss.config_len = cb.len;
+	snapshot_meta(&ss, &cb, si, st, cfg);
 	memset(&b, 0, sizeof(b));
 	b.snapshot = &ss;
 	if (raft_first_index(n->raft) > 1)
