@@ -98,6 +98,18 @@ extern const struct cdc_msg_desc ipc_status_desc;
 CDC_STRUCT(ipc_reload_reply, IPC_RELOAD_REPLY)
 extern const struct cdc_msg_desc ipc_reload_reply_desc;
 
+/* a KV row as Consul shows it; also the stored form (without key) */
+#define IPC_KV_ROW(F, S)                                                       \
+	F(S, 1, STR, char *, key, NULL)                                        \
+	F(S, 2, BYTES, struct cdc_bytes, value, NULL)                          \
+	F(S, 3, U64, uint64_t, flags, NULL)                                    \
+	F(S, 4, U64, uint64_t, create_index, NULL)                             \
+	F(S, 5, U64, uint64_t, modify_index, NULL)                             \
+	F(S, 6, U64, uint64_t, lock_index, NULL)                               \
+	F(S, 7, STR, char *, session, NULL)
+CDC_STRUCT(ipc_kv_row, IPC_KV_ROW)
+extern const struct cdc_msg_desc ipc_kv_row_desc;
+
 /* --- raftd ------------------------------------------------------------------
  * A state-machine command: the body of IPC_RAFT_APPLY and, encoded the same
  * way, the data of a Raft log entry.  (client_id, seq) makes it idempotent:
@@ -110,7 +122,59 @@ enum raft_cmd_op {
 	RAFT_OP_KV_DELETE_TREE = 4, /* delete every key with prefix key */
 	RAFT_OP_KV_DELETE_CAS = 5,  /* delete if ModifyIndex == cas */
 	RAFT_OP_NOOP = 6,	    /* barrier */
+	RAFT_OP_KV_LOCK = 7,	    /* ?acquire: set + lock for session */
+	RAFT_OP_KV_UNLOCK = 8,	    /* ?release: set + unlock by holder */
+	RAFT_OP_SESSION_CREATE = 9, /* sess (its id chosen by the proposer) */
+	RAFT_OP_SESSION_DESTROY = 10, /* session: invalidate (behavior) */
+	RAFT_OP_TXN = 11,	    /* ops, all or nothing */
 };
+
+/* why a command did not take effect (ipc_raft_result.err) */
+enum raft_cmd_err {
+	RAFT_ERR_NONE = 0,
+	RAFT_ERR_FAILED = 1,	    /* cas/lock lost: answer false */
+	RAFT_ERR_NO_SESSION = 2,    /* unknown session */
+	RAFT_ERR_INVALID = 3,	    /* malformed command */
+	RAFT_ERR_TXN = 4,	    /* txn rolled back: see errors */
+	RAFT_ERR_LOCK_DELAY = 5,    /* acquire refused during lock-delay */
+};
+
+/* a session as Consul shows it; also the stored form.  lock_delay in ns;
+ * ttl as the client gave it ("30s"), ttl_ms parsed. */
+#define IPC_SESSION(F, S)                                                      \
+	F(S, 1, STR, char *, id, NULL)                                         \
+	F(S, 2, STR, char *, name, NULL)                                       \
+	F(S, 3, STR, char *, node, NULL)                                       \
+	F(S, 4, U64, uint64_t, lock_delay, NULL)                               \
+	F(S, 5, STR, char *, behavior, NULL)                                   \
+	F(S, 6, STR, char *, ttl, NULL)                                        \
+	F(S, 7, U64, uint64_t, ttl_ms, NULL)                                   \
+	F(S, 8, STRLIST, struct cdc_strlist, node_checks, NULL)                \
+	F(S, 9, STRLIST, struct cdc_strlist, service_checks, NULL)             \
+	F(S, 10, U64, uint64_t, create_index, NULL)                            \
+	F(S, 11, U64, uint64_t, modify_index, NULL)
+CDC_STRUCT(ipc_session, IPC_SESSION)
+extern const struct cdc_msg_desc ipc_session_desc;
+
+/* one KV operation of a transaction; verb as Consul names it ("set",
+ * "cas", "lock", "unlock", "get", "get-or-empty", "get-tree",
+ * "check-index", "check-session", "check-not-exists", "delete",
+ * "delete-tree", "delete-cas") */
+#define IPC_TXN_OP(F, S)                                                       \
+	F(S, 1, STR, char *, verb, NULL)                                       \
+	F(S, 2, STR, char *, key, NULL)                                        \
+	F(S, 3, BYTES, struct cdc_bytes, value, NULL)                          \
+	F(S, 4, U64, uint64_t, flags, NULL)                                    \
+	F(S, 5, U64, uint64_t, index, NULL)                                    \
+	F(S, 6, STR, char *, session, NULL)
+CDC_STRUCT(ipc_txn_op, IPC_TXN_OP)
+extern const struct cdc_msg_desc ipc_txn_op_desc;
+
+#define IPC_TXN_ERROR(F, S)                                                    \
+	F(S, 1, U32, uint32_t, op_index, NULL)                                 \
+	F(S, 2, STR, char *, what, NULL)
+CDC_STRUCT(ipc_txn_error, IPC_TXN_ERROR)
+extern const struct cdc_msg_desc ipc_txn_error_desc;
 
 #define IPC_RAFT_CMD(F, S)                                                     \
 	F(S, 1, U32, uint32_t, op, NULL)                                       \
@@ -120,15 +184,21 @@ enum raft_cmd_op {
 	F(S, 5, BYTES, struct cdc_bytes, value, NULL)                          \
 	F(S, 6, U64, uint64_t, flags, NULL)                                    \
 	F(S, 7, U64, uint64_t, cas, NULL)                                      \
-	F(S, 8, STR, char *, session, NULL)
+	F(S, 8, STR, char *, session, NULL)                                    \
+	F(S, 9, MSG, struct ipc_session, sess, &ipc_session_desc)              \
+	F(S, 10, MSGLIST, struct cdc_list, ops, &ipc_txn_op_desc)
 CDC_STRUCT(ipc_raft_cmd, IPC_RAFT_CMD)
 extern const struct cdc_msg_desc ipc_raft_cmd_desc;
 
-/* result of a command: the log index it was applied at and, for cas and
- * delete-cas, whether it took effect */
+/* result of a command: the log index it was applied at and whether it
+ * took effect (cas, delete-cas, lock, unlock, txn); err says why not.  A
+ * txn's results (rows; values only for reads) or its errors. */
 #define IPC_RAFT_RESULT(F, S)                                                  \
 	F(S, 1, U64, uint64_t, index, NULL)                                    \
-	F(S, 2, BOOL, bool, ok, NULL)
+	F(S, 2, BOOL, bool, ok, NULL)                                          \
+	F(S, 3, U32, uint32_t, err, NULL)                                      \
+	F(S, 4, MSGLIST, struct cdc_list, rows, &ipc_kv_row_desc)              \
+	F(S, 5, MSGLIST, struct cdc_list, errors, &ipc_txn_error_desc)
 CDC_STRUCT(ipc_raft_result, IPC_RAFT_RESULT)
 extern const struct cdc_msg_desc ipc_raft_result_desc;
 
@@ -146,17 +216,6 @@ enum raft_read_mode {
 CDC_STRUCT(ipc_kv_read, IPC_KV_READ)
 extern const struct cdc_msg_desc ipc_kv_read_desc;
 
-/* a KV row as Consul shows it; also the stored form (without key) */
-#define IPC_KV_ROW(F, S)                                                       \
-	F(S, 1, STR, char *, key, NULL)                                        \
-	F(S, 2, BYTES, struct cdc_bytes, value, NULL)                          \
-	F(S, 3, U64, uint64_t, flags, NULL)                                    \
-	F(S, 4, U64, uint64_t, create_index, NULL)                             \
-	F(S, 5, U64, uint64_t, modify_index, NULL)                             \
-	F(S, 6, U64, uint64_t, lock_index, NULL)                               \
-	F(S, 7, STR, char *, session, NULL)
-CDC_STRUCT(ipc_kv_row, IPC_KV_ROW)
-extern const struct cdc_msg_desc ipc_kv_row_desc;
 
 /* index: the table's last modify index (X-Consul-Index) */
 #define IPC_KV_READ_REPLY(F, S)                                                \
@@ -200,6 +259,22 @@ extern const struct cdc_msg_desc ipc_raft_state_desc;
 CDC_STRUCT(ipc_change, IPC_CHANGE)
 extern const struct cdc_msg_desc ipc_change_desc;
 
+/* IPC_SESSION_READ: one session (id), a node's (node), or all */
+#define IPC_SESSION_READ(F, S)                                                 \
+	F(S, 1, U32, uint32_t, mode, NULL)                                     \
+	F(S, 2, STR, char *, id, NULL)                                         \
+	F(S, 3, STR, char *, node, NULL)
+CDC_STRUCT(ipc_session_read, IPC_SESSION_READ)
+extern const struct cdc_msg_desc ipc_session_read_desc;
+
+#define IPC_SESSION_READ_REPLY(F, S)                                           \
+	F(S, 1, U64, uint64_t, index, NULL)                                    \
+	F(S, 2, BOOL, bool, known_leader, NULL)                                \
+	F(S, 3, U64, uint64_t, last_contact_ms, NULL)                          \
+	F(S, 4, MSGLIST, struct cdc_list, sessions, &ipc_session_desc)
+CDC_STRUCT(ipc_session_read_reply, IPC_SESSION_READ_REPLY)
+extern const struct cdc_msg_desc ipc_session_read_reply_desc;
+
 /* IPC_RAFT_REMOVE_PEER: operator raft remove-peer, by id or address */
 #define IPC_RAFT_REMOVE(F, S)                                                  \
 	F(S, 1, U64, uint64_t, id, NULL)                                       \
@@ -223,6 +298,11 @@ extern const struct cdc_msg_desc ipc_raft_remove_desc;
 	    "raftd: role, term, indexes, leader, peers")                       \
 	X(IPC_RAFT_REMOVE_PEER, 0x0104, ipc_raft_remove, ipc_raft_result,      \
 	    "raftd: remove a server from the Raft configuration")              \
+	X(IPC_SESSION_READ, 0x0105, ipc_session_read,                         \
+	    ipc_session_read_reply,                                            \
+	    "raftd: read sessions (one, a node's, all) with a mode")           \
+	X(IPC_SESSION_RENEW, 0x0106, ipc_session_read, ipc_session_read_reply, \
+	    "raftd: renew a session's TTL on the leader (id)")                 \
 	X(IPC_EV_CHANGE, 0x0180, ipc_change, ipc_empty,                        \
 	    "raftd event: a table changed (published, not a request)")
 

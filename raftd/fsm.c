@@ -1,5 +1,8 @@
 /* fsm.c - raftd's state machine on the store's state tables. */
 #include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,7 +14,17 @@
 #define T_KV "kv"
 #define T_INDEX "index"
 #define T_DEDUP "dedup"
-#define KEY_MAX 511 /* LMDB's key limit */
+#define T_SESSIONS "sessions"
+#define T_LOCKS "sesslocks" /* session id NUL key -> "" */
+
+/* what one command is being applied with */
+struct actx {
+	struct store_txn *t;
+	uint64_t index;
+	struct fsm_effects *fx;
+	struct ipc_raft_result *res;
+	bool in_txn; /* results are collected */
+};
 
 void
 fsm_encode_cmd(const struct ipc_raft_cmd *cmd, struct buf *b)
@@ -19,13 +32,83 @@ fsm_encode_cmd(const struct ipc_raft_cmd *cmd, struct buf *b)
 	cdc_encode(b, &ipc_raft_cmd_desc, cmd);
 }
 
+/* ------------------------------------------------------------ effects */
+
+static void
+fx_change(struct actx *a, const char *table, const char *key, bool prefix)
+{
+	struct fsm_effects *fx = a->fx;
+	struct fsm_change *c;
+
+	if (fx == NULL)
+		return;
+	if (fx->nchanges == fx->capchanges) {
+		fx->capchanges = fx->capchanges ? 2 * fx->capchanges : 8;
+		fx->changes = xreallocarray(fx->changes, fx->capchanges,
+		    sizeof(*fx->changes));
+	}
+	c = &fx->changes[fx->nchanges++];
+	c->table = table;
+	c->key = xstrdup(key ? key : "");
+	c->prefix = prefix;
+	c->index = a->index;
+}
+
+static void
+fx_session(struct actx *a, const char *id, uint64_t ttl_ms, bool alive,
+    const char *key, uint64_t lock_delay)
+{
+	struct fsm_effects *fx = a->fx;
+	struct fsm_session_ev *s;
+
+	if (fx == NULL)
+		return;
+	if (fx->nsessions == fx->capsessions) {
+		fx->capsessions = fx->capsessions ? 2 * fx->capsessions : 8;
+		fx->sessions = xreallocarray(fx->sessions, fx->capsessions,
+		    sizeof(*fx->sessions));
+	}
+	s = &fx->sessions[fx->nsessions++];
+	s->id = xstrdup(id ? id : "");
+	s->key = key ? xstrdup(key) : NULL;
+	s->ttl_ms = ttl_ms;
+	s->lock_delay = lock_delay;
+	s->alive = alive;
+}
+
+static void
+fx_truncate(struct fsm_effects *fx, size_t nchanges, size_t nsessions)
+{
+	if (fx == NULL)
+		return;
+	while (fx->nchanges > nchanges)
+		free(fx->changes[--fx->nchanges].key);
+	while (fx->nsessions > nsessions) {
+		fx->nsessions--;
+		free(fx->sessions[fx->nsessions].id);
+		free(fx->sessions[fx->nsessions].key);
+	}
+}
+
+void
+fsm_effects_free(struct fsm_effects *fx)
+{
+	fx_truncate(fx, 0, 0);
+	free(fx->changes);
+	free(fx->sessions);
+	memset(fx, 0, sizeof(*fx));
+}
+
+/* ------------------------------------------------------------- tables */
+
 static int
-bump_index(struct store_txn *t, const char *table, uint64_t index)
+bump_index(struct actx *a, const char *table)
 {
 	uint8_t v[8];
 
-	be64_set(v, index);
-	return store_state_put(t, T_INDEX, table, strlen(table), v, sizeof(v));
+	be64_set(v, a->index);
+	return store_state_put(a->t, T_INDEX, table, strlen(table), v,
+	    sizeof(v));
 }
 
 static int
@@ -39,11 +122,14 @@ get_row(struct store_txn *t, const char *key, struct ipc_kv_row *row)
 	r = store_state_get(t, T_KV, key, strlen(key), &v, &vlen);
 	if (r < 0)
 		return r;
-	return cdc_decode(&ipc_kv_row_desc, v, vlen, row, NULL);
+	if ((r = cdc_decode(&ipc_kv_row_desc, v, vlen, row, NULL)) < 0)
+		return -EUCLEAN;
+	return 0;
 }
 
+/* put_row - store row under key, bump the kv index, tell watchers */
 static int
-put_row(struct store_txn *t, const char *key, const struct ipc_kv_row *row)
+put_row(struct actx *a, const char *key, const struct ipc_kv_row *row)
 {
 	struct ipc_kv_row stored = *row;
 	struct buf b = BUF_INIT;
@@ -51,112 +137,693 @@ put_row(struct store_txn *t, const char *key, const struct ipc_kv_row *row)
 
 	stored.key = NULL; /* the table key holds it */
 	cdc_encode(&b, &ipc_kv_row_desc, &stored);
-	r = store_state_put(t, T_KV, key, strlen(key), b.data ? b.data : (uint8_t *)"",
-	    b.len);
+	r = store_state_put(a->t, T_KV, key, strlen(key),
+	    b.data ? b.data : (uint8_t *)"", b.len);
 	buf_free(&b);
+	if (r == 0)
+		r = bump_index(a, T_KV);
+	if (r == 0)
+		fx_change(a, T_KV, key, false);
 	return r;
 }
 
-struct del_ctx {
-	char **keys;
-	size_t n, cap;
-};
+static size_t
+lock_key(char *out, const char *sid, const char *key)
+{
+	size_t sl = strlen(sid), kl = key ? strlen(key) : 0;
+
+	memcpy(out, sid, sl);
+	out[sl] = '\0';
+	if (kl)
+		memcpy(out + sl + 1, key, kl);
+	return sl + 1 + kl;
+}
 
 static int
-collect_key(void *arg, const void *k, size_t klen, const void *v, size_t vlen)
+held_put(struct actx *a, const char *sid, const char *key)
 {
-	struct del_ctx *c = arg;
+	char k[FSM_SESSION_ID_MAX + 1 + FSM_KEY_MAX + 1];
 
-	(void)v;
-	(void)vlen;
-	if (c->n == c->cap) {
-		c->cap = c->cap ? c->cap * 2 : 16;
-		c->keys = xreallocarray(c->keys, c->cap, sizeof(*c->keys));
-	}
-	c->keys[c->n++] = xstrndup(k, klen);
+	return store_state_put(a->t, T_LOCKS, k, lock_key(k, sid, key), "",
+	    0);
+}
+
+static int
+held_del(struct actx *a, const char *sid, const char *key)
+{
+	char k[FSM_SESSION_ID_MAX + 1 + FSM_KEY_MAX + 1];
+	int r;
+
+	r = store_state_del(a->t, T_LOCKS, k, lock_key(k, sid, key));
+	return r == -ENOENT ? 0 : r;
+}
+
+/* del_row - delete key (row is its current content), dropping its lock */
+static int
+del_row(struct actx *a, const char *key, const struct ipc_kv_row *row)
+{
+	int r;
+
+	if (row->session && (r = held_del(a, row->session, key)) < 0)
+		return r;
+	if ((r = store_state_del(a->t, T_KV, key, strlen(key))) < 0)
+		return r;
+	if ((r = bump_index(a, T_KV)) < 0)
+		return r;
+	fx_change(a, T_KV, key, false);
 	return 0;
 }
 
-/* apply_cmd - returns 0 and sets *ok, or a store error */
 static int
-apply_cmd(struct store_txn *t, const struct ipc_raft_cmd *c, uint64_t index,
-    bool *ok)
+get_session(struct store_txn *t, const char *id, struct ipc_session *s)
+{
+	const void *v;
+	size_t vlen;
+	int r;
+
+	memset(s, 0, sizeof(*s));
+	if (id == NULL || *id == '\0' || strlen(id) > FSM_SESSION_ID_MAX)
+		return -ENOENT;
+	if ((r = store_state_get(t, T_SESSIONS, id, strlen(id), &v, &vlen)) <
+	    0)
+		return r;
+	if (cdc_decode(&ipc_session_desc, v, vlen, s, NULL) < 0)
+		return -EUCLEAN;
+	return 0;
+}
+
+static bool
+key_ok(const char *key, bool lock)
+{
+	size_t n = key ? strlen(key) : 0;
+
+	return n >= 1 && n <= (lock ? FSM_LOCK_KEY_MAX : FSM_KEY_MAX);
+}
+
+/* ------------------------------------------------------- KV operations */
+
+/* Each returns 0 with *why set (RAFT_ERR_NONE: it took effect), or a store
+ * error that fails the whole batch.  *out, when given, gets the row as
+ * written (without its value). */
+
+static void
+row_meta(struct ipc_kv_row *out, const char *key, const struct ipc_kv_row *r)
+{
+	memset(out, 0, sizeof(*out));
+	out->key = xstrdup(key);
+	out->flags = r->flags;
+	out->create_index = r->create_index;
+	out->modify_index = r->modify_index;
+	out->lock_index = r->lock_index;
+	out->session = r->session ? xstrdup(r->session) : NULL;
+}
+
+/* kv_set - set (cas: only if ModifyIndex == cas; has_cas) */
+static int
+kv_set(struct actx *a, const char *key, struct cdc_bytes value,
+    uint64_t flags, bool has_cas, uint64_t cas, uint32_t *why,
+    struct ipc_kv_row *out)
 {
 	struct ipc_kv_row row, nr;
 	int r, exists;
-	size_t i;
 
-	*ok = true;
-	if (c->op == RAFT_OP_NOOP)
-		return 0;
-	if (c->key == NULL || strlen(c->key) > KEY_MAX ||
-	    (c->key[0] == '\0' && c->op != RAFT_OP_KV_DELETE_TREE)) {
-		*ok = false;
+	*why = RAFT_ERR_NONE;
+	if (!key_ok(key, false)) {
+		*why = RAFT_ERR_INVALID;
 		return 0;
 	}
-	r = get_row(t, c->key, &row);
+	r = get_row(a->t, key, &row);
 	if (r < 0 && r != -ENOENT)
 		return r;
 	exists = r == 0;
-	switch (c->op) {
-	case RAFT_OP_KV_CAS:
-		if ((c->cas == 0 && exists) ||
-		    (c->cas != 0 && (!exists || row.modify_index != c->cas))) {
-			*ok = false;
-			break;
-		}
-		/* FALLTHROUGH */
-	case RAFT_OP_KV_SET:
-		memset(&nr, 0, sizeof(nr));
-		nr.value = c->value;
-		nr.flags = c->flags;
-		nr.create_index = exists ? row.create_index : index;
-		nr.modify_index = index;
-		nr.lock_index = exists ? row.lock_index : 0;
-		nr.session = exists ? row.session : NULL;
-		if ((r = put_row(t, c->key, &nr)) < 0)
-			break;
-		r = bump_index(t, T_KV, index);
-		break;
-	case RAFT_OP_KV_DELETE_CAS:
-		if (!exists || row.modify_index != c->cas) {
-			*ok = false;
-			r = 0;
-			break;
-		}
-		/* FALLTHROUGH */
-	case RAFT_OP_KV_DELETE:
-		r = 0;
-		if (exists && (r = store_state_del(t, T_KV, c->key,
-				   strlen(c->key))) < 0)
-			break;
-		r = bump_index(t, T_KV, index);
-		break;
-	case RAFT_OP_KV_DELETE_TREE: {
-		struct del_ctx dc = {NULL, 0, 0};
-
-		r = store_state_iterate(t, T_KV, c->key, strlen(c->key),
-		    collect_key, &dc);
-		for (i = 0; r == 0 && i < dc.n; i++)
-			r = store_state_del(t, T_KV, dc.keys[i],
-			    strlen(dc.keys[i]));
-		for (i = 0; i < dc.n; i++)
-			free(dc.keys[i]);
-		free(dc.keys);
-		if (r == 0)
-			r = bump_index(t, T_KV, index);
-		break;
+	if (has_cas && ((cas == 0 && exists) ||
+			   (cas != 0 && (!exists || row.modify_index != cas)))) {
+		*why = RAFT_ERR_FAILED;
+		cdc_free(&ipc_kv_row_desc, &row);
+		return 0;
 	}
-	default:
-		*ok = false;
-		r = 0;
-		break;
-	}
+	memset(&nr, 0, sizeof(nr));
+	nr.value = value;
+	nr.flags = flags;
+	nr.create_index = exists ? row.create_index : a->index;
+	nr.modify_index = a->index;
+	nr.lock_index = exists ? row.lock_index : 0;
+	nr.session = exists ? row.session : NULL; /* a plain set keeps a lock */
+	r = put_row(a, key, &nr);
+	if (r == 0 && out)
+		row_meta(out, key, &nr);
 	cdc_free(&ipc_kv_row_desc, &row);
 	return r;
 }
 
-/* dedup record: seq u64, index u64, ok u8 */
+/* kv_lock - ?acquire: take (or keep) the lock for sid and write */
+static int
+kv_lock(struct actx *a, const char *key, struct cdc_bytes value,
+    uint64_t flags, const char *sid, uint32_t *why, struct ipc_kv_row *out)
+{
+	struct ipc_kv_row row, nr;
+	struct ipc_session s;
+	int r, exists;
+
+	*why = RAFT_ERR_NONE;
+	if (!key_ok(key, true)) {
+		*why = RAFT_ERR_INVALID;
+		return 0;
+	}
+	r = get_session(a->t, sid, &s);
+	cdc_free(&ipc_session_desc, &s);
+	if (r == -ENOENT) {
+		*why = RAFT_ERR_NO_SESSION;
+		return 0;
+	}
+	if (r < 0)
+		return r;
+	r = get_row(a->t, key, &row);
+	if (r < 0 && r != -ENOENT)
+		return r;
+	exists = r == 0;
+	if (exists && row.session && strcmp(row.session, sid) != 0) {
+		*why = RAFT_ERR_FAILED;
+		cdc_free(&ipc_kv_row_desc, &row);
+		return 0;
+	}
+	memset(&nr, 0, sizeof(nr));
+	nr.value = value;
+	nr.flags = flags;
+	nr.create_index = exists ? row.create_index : a->index;
+	nr.modify_index = a->index;
+	nr.lock_index = exists ? row.lock_index : 0;
+	if (!exists || row.session == NULL)
+		nr.lock_index++; /* a new holder: the fencing token rises */
+	nr.session = (char *)sid;
+	r = put_row(a, key, &nr);
+	if (r == 0 && (!exists || row.session == NULL))
+		r = held_put(a, sid, key);
+	if (r == 0 && out)
+		row_meta(out, key, &nr);
+	cdc_free(&ipc_kv_row_desc, &row);
+	return r;
+}
+
+/* kv_unlock - ?release: the holder gives the lock up and writes */
+static int
+kv_unlock(struct actx *a, const char *key, struct cdc_bytes value,
+    uint64_t flags, const char *sid, uint32_t *why, struct ipc_kv_row *out)
+{
+	struct ipc_kv_row row, nr;
+	struct ipc_session s;
+	int r;
+
+	*why = RAFT_ERR_NONE;
+	if (!key_ok(key, true)) {
+		*why = RAFT_ERR_INVALID;
+		return 0;
+	}
+	r = get_session(a->t, sid, &s);
+	cdc_free(&ipc_session_desc, &s);
+	if (r == -ENOENT) {
+		*why = RAFT_ERR_NO_SESSION;
+		return 0;
+	}
+	if (r < 0)
+		return r;
+	r = get_row(a->t, key, &row);
+	if (r < 0 && r != -ENOENT)
+		return r;
+	if (r == -ENOENT || row.session == NULL ||
+	    strcmp(row.session, sid) != 0) {
+		*why = RAFT_ERR_FAILED;
+		cdc_free(&ipc_kv_row_desc, &row);
+		return 0;
+	}
+	memset(&nr, 0, sizeof(nr));
+	nr.value = value;
+	nr.flags = flags;
+	nr.create_index = row.create_index;
+	nr.modify_index = a->index;
+	nr.lock_index = row.lock_index;
+	r = put_row(a, key, &nr);
+	if (r == 0)
+		r = held_del(a, sid, key);
+	if (r == 0 && out)
+		row_meta(out, key, &nr);
+	cdc_free(&ipc_kv_row_desc, &row);
+	return r;
+}
+
+/* kv_delete - delete key (cas: only if ModifyIndex == cas) */
+static int
+kv_delete(struct actx *a, const char *key, bool has_cas, uint64_t cas,
+    uint32_t *why)
+{
+	struct ipc_kv_row row;
+	int r;
+
+	*why = RAFT_ERR_NONE;
+	if (!key_ok(key, false)) {
+		*why = RAFT_ERR_INVALID;
+		return 0;
+	}
+	r = get_row(a->t, key, &row);
+	if (r < 0 && r != -ENOENT)
+		return r;
+	if (has_cas && (r == -ENOENT || row.modify_index != cas)) {
+		*why = RAFT_ERR_FAILED;
+		cdc_free(&ipc_kv_row_desc, &row);
+		return 0;
+	}
+	if (r == 0)
+		r = del_row(a, key, &row);
+	else
+		r = bump_index(a, T_KV); /* Consul moves the index anyway */
+	cdc_free(&ipc_kv_row_desc, &row);
+	return r;
+}
+
+struct rows_ctx {
+	struct cdc_list *rows;
+	bool values;
+	int err;
+};
+
+static int
+collect_row(void *arg, const void *k, size_t klen, const void *v, size_t vlen)
+{
+	struct rows_ctx *c = arg;
+	struct ipc_kv_row *row;
+
+	c->rows->v = xreallocarray(c->rows->v, c->rows->n + 1, sizeof(*row));
+	row = (struct ipc_kv_row *)c->rows->v + c->rows->n;
+	memset(row, 0, sizeof(*row));
+	if (cdc_decode(&ipc_kv_row_desc, v, vlen, row, NULL) < 0) {
+		c->err = -EUCLEAN;
+		return 1;
+	}
+	free(row->key);
+	row->key = xstrndup(k, klen);
+	if (!c->values) {
+		free(row->value.p);
+		row->value.p = NULL;
+		row->value.n = 0;
+	}
+	c->rows->n++;
+	return 0;
+}
+
+static void
+rows_free(struct cdc_list *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		cdc_free(&ipc_kv_row_desc, (struct ipc_kv_row *)l->v + i);
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
+/* kv_delete_tree - delete every key starting with prefix */
+static int
+kv_delete_tree(struct actx *a, const char *prefix)
+{
+	struct cdc_list rows = {NULL, 0};
+	struct rows_ctx c = {&rows, false, 0};
+	size_t i;
+	int r;
+
+	r = store_state_iterate(a->t, T_KV, prefix, strlen(prefix),
+	    collect_row, &c);
+	if (r >= 0 && c.err)
+		r = c.err;
+	for (i = 0; r >= 0 && i < rows.n; i++) {
+		struct ipc_kv_row *row = (struct ipc_kv_row *)rows.v + i;
+
+		if (row->session)
+			r = held_del(a, row->session, row->key);
+		if (r >= 0)
+			r = store_state_del(a->t, T_KV, row->key,
+			    strlen(row->key));
+	}
+	rows_free(&rows);
+	if (r >= 0)
+		r = bump_index(a, T_KV);
+	if (r >= 0)
+		fx_change(a, T_KV, prefix, true);
+	return r < 0 ? r : 0;
+}
+
+/* ------------------------------------------------------------ sessions */
+
+static int
+session_create(struct actx *a, const struct ipc_session *in, uint32_t *why)
+{
+	struct ipc_session s, old;
+	struct buf b = BUF_INIT;
+	int r;
+
+	*why = RAFT_ERR_NONE;
+	if (in->id == NULL || *in->id == '\0' ||
+	    strlen(in->id) > FSM_SESSION_ID_MAX) {
+		*why = RAFT_ERR_INVALID;
+		return 0;
+	}
+	r = get_session(a->t, in->id, &old);
+	cdc_free(&ipc_session_desc, &old);
+	if (r == 0) {
+		*why = RAFT_ERR_INVALID; /* ids are never reused */
+		return 0;
+	}
+	if (r != -ENOENT)
+		return r;
+	s = *in;
+	s.create_index = a->index;
+	s.modify_index = a->index;
+	cdc_encode(&b, &ipc_session_desc, &s);
+	r = store_state_put(a->t, T_SESSIONS, s.id, strlen(s.id), b.data,
+	    b.len);
+	buf_free(&b);
+	if (r == 0)
+		r = bump_index(a, T_SESSIONS);
+	if (r == 0) {
+		fx_change(a, T_SESSIONS, s.id, false);
+		fx_session(a, s.id, s.ttl_ms, true, NULL, 0);
+	}
+	return r;
+}
+
+struct held_ctx {
+	char **keys;
+	size_t n;
+};
+
+static int
+collect_held(void *arg, const void *k, size_t klen, const void *v,
+    size_t vlen)
+{
+	struct held_ctx *c = arg;
+	const char *z = memchr(k, '\0', klen);
+
+	(void)v;
+	(void)vlen;
+	if (z == NULL)
+		return 0;
+	c->keys = xreallocarray(c->keys, c->n + 1, sizeof(*c->keys));
+	c->keys[c->n++] = xstrndup(z + 1, klen - (size_t)(z + 1 - (const char *)k));
+	return 0;
+}
+
+/* session_destroy - invalidate sid: its locks are released (or their keys
+ * deleted, Behavior "delete"), each under lock-delay, and it is gone */
+static int
+session_destroy(struct actx *a, const char *sid)
+{
+	struct ipc_session s;
+	struct held_ctx hc = {NULL, 0};
+	char pfx[FSM_SESSION_ID_MAX + 1];
+	size_t i, plen;
+	bool del;
+	int r;
+
+	r = get_session(a->t, sid, &s);
+	if (r == -ENOENT)
+		return 0; /* destroying nothing succeeds */
+	if (r < 0)
+		return r;
+	del = s.behavior && strcmp(s.behavior, "delete") == 0;
+	plen = lock_key(pfx, sid, NULL);
+	r = store_state_iterate(a->t, T_LOCKS, pfx, plen, collect_held, &hc);
+	for (i = 0; r >= 0 && i < hc.n; i++) {
+		struct ipc_kv_row row;
+
+		r = get_row(a->t, hc.keys[i], &row);
+		if (r == -ENOENT) {
+			r = held_del(a, sid, hc.keys[i]);
+			continue;
+		}
+		if (r == 0 && row.session && strcmp(row.session, sid) == 0) {
+			if (del) {
+				r = del_row(a, hc.keys[i], &row);
+			} else {
+				free(row.session);
+				row.session = NULL;
+				row.modify_index = a->index;
+				r = put_row(a, hc.keys[i], &row);
+				if (r == 0)
+					r = held_del(a, sid, hc.keys[i]);
+			}
+			if (r == 0 && s.lock_delay > 0)
+				fx_session(a, sid, 0, false, hc.keys[i],
+				    s.lock_delay);
+		} else if (r == 0) {
+			r = held_del(a, sid, hc.keys[i]);
+		}
+		cdc_free(&ipc_kv_row_desc, &row);
+	}
+	for (i = 0; i < hc.n; i++)
+		free(hc.keys[i]);
+	free(hc.keys);
+	if (r >= 0)
+		r = store_state_del(a->t, T_SESSIONS, sid, strlen(sid));
+	if (r >= 0)
+		r = bump_index(a, T_SESSIONS);
+	if (r >= 0) {
+		fx_change(a, T_SESSIONS, sid, false);
+		fx_session(a, sid, 0, false, NULL, 0);
+	}
+	cdc_free(&ipc_session_desc, &s);
+	return r < 0 ? r : 0;
+}
+
+/* ---------------------------------------------------------- transactions */
+
+static void
+txn_error(struct ipc_raft_result *res, size_t i, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+txn_error(struct ipc_raft_result *res, size_t i, const char *fmt, ...)
+{
+	struct ipc_txn_error *e;
+	char msg[1200];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	res->errors.v = xreallocarray(res->errors.v, res->errors.n + 1,
+	    sizeof(*e));
+	e = (struct ipc_txn_error *)res->errors.v + res->errors.n++;
+	e->op_index = (uint32_t)i;
+	e->what = xstrdup(msg);
+}
+
+static struct ipc_kv_row *
+result_row(struct ipc_raft_result *res)
+{
+	struct ipc_kv_row *row;
+
+	res->rows.v = xreallocarray(res->rows.v, res->rows.n + 1,
+	    sizeof(*row));
+	row = (struct ipc_kv_row *)res->rows.v + res->rows.n++;
+	memset(row, 0, sizeof(*row));
+	return row;
+}
+
+/* txn_op - one operation; errors go to res->errors */
+static int
+txn_op(struct actx *a, size_t i, const struct ipc_txn_op *op)
+{
+	struct ipc_raft_result *res = a->res;
+	const char *v = op->verb ? op->verb : "", *key = op->key ? op->key : "";
+	struct ipc_kv_row row, tmp;
+	uint32_t why;
+	int r = 0;
+
+	if (strcmp(v, "delete-tree") != 0 && strcmp(v, "get-tree") != 0 &&
+	    !key_ok(key, strcmp(v, "lock") == 0 || strcmp(v, "unlock") == 0)) {
+		txn_error(res, i, "%s", *key ? "key too long" : "Missing key");
+		return 0;
+	}
+	if (strcmp(v, "set") == 0 || strcmp(v, "cas") == 0) {
+		bool cas = v[0] == 'c';
+
+		r = kv_set(a, key, op->value, op->flags, cas, op->index, &why,
+		    &tmp);
+		if (r == 0 && why != RAFT_ERR_NONE)
+			txn_error(res, i,
+			    "failed to set key \"%s\", index is stale", key);
+		else if (r == 0)
+			*result_row(res) = tmp;
+	} else if (strcmp(v, "lock") == 0 || strcmp(v, "unlock") == 0) {
+		bool lock = v[0] == 'l';
+
+		r = lock ? kv_lock(a, key, op->value, op->flags, op->session,
+			       &why, &tmp)
+			 : kv_unlock(a, key, op->value, op->flags,
+			       op->session, &why, &tmp);
+		if (r == 0 && why == RAFT_ERR_NO_SESSION)
+			txn_error(res, i, "invalid session \"%s\"",
+			    op->session ? op->session : "");
+		else if (r == 0 && why != RAFT_ERR_NONE)
+			txn_error(res, i,
+			    lock ? "failed to lock key \"%s\", lock is "
+				   "already held"
+				 : "failed to unlock key \"%s\", lock isn't "
+				   "held, or is held by another session",
+			    key);
+		else if (r == 0)
+			*result_row(res) = tmp;
+	} else if (strcmp(v, "get") == 0 || strcmp(v, "get-or-empty") == 0 ||
+		   strcmp(v, "check-index") == 0 ||
+		   strcmp(v, "check-session") == 0 ||
+		   strcmp(v, "check-not-exists") == 0) {
+		r = get_row(a->t, key, &row);
+		if (r < 0 && r != -ENOENT)
+			return r;
+		if (strcmp(v, "check-not-exists") == 0) {
+			if (r == 0)
+				txn_error(res, i, "key \"%s\" exists", key);
+		} else if (r == -ENOENT && strcmp(v, "get-or-empty") != 0) {
+			txn_error(res, i, "key \"%s\" doesn't exist", key);
+		} else if (strcmp(v, "check-index") == 0 &&
+			   row.modify_index != op->index) {
+			txn_error(res, i,
+			    "current modify index %" PRIu64 " != %" PRIu64
+			    " for key \"%s\"",
+			    row.modify_index, op->index, key);
+		} else if (strcmp(v, "check-session") == 0 &&
+			   strcmp(row.session ? row.session : "",
+			       op->session ? op->session : "") != 0) {
+			txn_error(res, i,
+			    "failed session check for key \"%s\", current "
+			    "session \"%s\" != \"%s\"",
+			    key, row.session ? row.session : "",
+			    op->session ? op->session : "");
+		} else if (r == 0) {
+			struct ipc_kv_row *out = result_row(res);
+
+			*out = row;
+			out->key = xstrdup(key);
+			memset(&row, 0, sizeof(row));
+		} else {
+			result_row(res)->key = xstrdup(key);
+		}
+		cdc_free(&ipc_kv_row_desc, &row);
+		r = 0;
+	} else if (strcmp(v, "get-tree") == 0) {
+		struct rows_ctx c = {&res->rows, true, 0};
+
+		r = store_state_iterate(a->t, T_KV, key, strlen(key),
+		    collect_row, &c);
+		if (r >= 0 && c.err)
+			r = c.err;
+		if (r > 0)
+			r = 0;
+	} else if (strcmp(v, "delete") == 0) {
+		r = kv_delete(a, key, false, 0, &why);
+	} else if (strcmp(v, "delete-cas") == 0) {
+		r = kv_delete(a, key, true, op->index, &why);
+		if (r == 0 && why != RAFT_ERR_NONE)
+			txn_error(res, i,
+			    "failed to delete key \"%s\", index is stale", key);
+	} else if (strcmp(v, "delete-tree") == 0) {
+		r = kv_delete_tree(a, key);
+	} else {
+		txn_error(res, i, "unknown KV verb \"%s\"", v);
+	}
+	return r;
+}
+
+static int
+apply_txn(struct actx *a, const struct ipc_raft_cmd *c)
+{
+	struct ipc_raft_result *res = a->res;
+	size_t i, nch = a->fx ? a->fx->nchanges : 0;
+	size_t nss = a->fx ? a->fx->nsessions : 0;
+	int r;
+
+	if ((r = store_state_savepoint(a->t)) < 0)
+		return r;
+	for (i = 0; i < c->ops.n; i++) {
+		r = txn_op(a, i, (const struct ipc_txn_op *)c->ops.v + i);
+		if (r < 0) {
+			store_state_rollback(a->t);
+			return r;
+		}
+	}
+	if (res->errors.n > 0) {
+		store_state_rollback(a->t);
+		fx_truncate(a->fx, nch, nss);
+		rows_free(&res->rows);
+		res->ok = false;
+		res->err = RAFT_ERR_TXN;
+		return 0;
+	}
+	res->ok = true;
+	return store_state_release(a->t);
+}
+
+/* apply_cmd - returns 0 with a->res filled, or a store error */
+static int
+apply_cmd(struct actx *a, const struct ipc_raft_cmd *c)
+{
+	struct ipc_raft_result *res = a->res;
+	uint32_t why = RAFT_ERR_NONE;
+	int r = 0;
+
+	switch (c->op) {
+	case RAFT_OP_NOOP:
+		break;
+	case RAFT_OP_KV_SET:
+	case RAFT_OP_KV_CAS:
+		r = kv_set(a, c->key, c->value, c->flags,
+		    c->op == RAFT_OP_KV_CAS, c->cas, &why, NULL);
+		break;
+	case RAFT_OP_KV_LOCK:
+		r = kv_lock(a, c->key, c->value, c->flags, c->session, &why,
+		    NULL);
+		break;
+	case RAFT_OP_KV_UNLOCK:
+		r = kv_unlock(a, c->key, c->value, c->flags, c->session, &why,
+		    NULL);
+		break;
+	case RAFT_OP_KV_DELETE:
+	case RAFT_OP_KV_DELETE_CAS:
+		r = kv_delete(a, c->key, c->op == RAFT_OP_KV_DELETE_CAS, c->cas,
+		    &why);
+		break;
+	case RAFT_OP_KV_DELETE_TREE:
+		if (c->key == NULL || strlen(c->key) > FSM_KEY_MAX)
+			why = RAFT_ERR_INVALID;
+		else
+			r = kv_delete_tree(a, c->key);
+		break;
+	case RAFT_OP_SESSION_CREATE:
+		r = session_create(a, &c->sess, &why);
+		break;
+	case RAFT_OP_SESSION_DESTROY:
+		if (c->session == NULL || strlen(c->session) > FSM_SESSION_ID_MAX)
+			why = RAFT_ERR_INVALID;
+		else
+			r = session_destroy(a, c->session);
+		break;
+	case RAFT_OP_TXN:
+		if (c->ops.n > FSM_TXN_MAX_OPS) {
+			txn_error(res, c->ops.n, "too many operations");
+			res->err = RAFT_ERR_TXN;
+			return 0;
+		}
+		return apply_txn(a, c);
+	default:
+		why = RAFT_ERR_INVALID;
+		break;
+	}
+	res->ok = r == 0 && why == RAFT_ERR_NONE;
+	res->err = why;
+	return r;
+}
+
+/* dedup record: seq u64, then the encoded result */
 static int
 dedup_check(struct store_txn *t, const struct ipc_raft_cmd *c,
     struct ipc_raft_result *res)
@@ -169,12 +836,14 @@ dedup_check(struct store_txn *t, const struct ipc_raft_cmd *c,
 		return 0;
 	be64_set(k, c->client_id);
 	if (store_state_get(t, T_DEDUP, k, sizeof(k), &v, &vlen) < 0 ||
-	    vlen != 17)
+	    vlen < 8)
 		return 0;
 	if (be64_get(v) < c->seq)
 		return 0;
-	res->index = be64_get((const uint8_t *)v + 8);
-	res->ok = ((const uint8_t *)v)[16] != 0;
+	cdc_free(&ipc_raft_result_desc, res);
+	if (cdc_decode(&ipc_raft_result_desc, (const uint8_t *)v + 8, vlen - 8,
+		res, NULL) < 0)
+		memset(res, 0, sizeof(*res));
 	return 1;
 }
 
@@ -182,20 +851,25 @@ static int
 dedup_record(struct store_txn *t, const struct ipc_raft_cmd *c,
     const struct ipc_raft_result *res)
 {
-	uint8_t k[8], v[17];
+	struct buf b = BUF_INIT;
+	uint8_t k[8], s[8];
+	int r;
 
 	if (c->client_id == 0)
 		return 0;
 	be64_set(k, c->client_id);
-	be64_set(v, c->seq);
-	be64_set(v + 8, res->index);
-	v[16] = res->ok;
-	return store_state_put(t, T_DEDUP, k, sizeof(k), v, sizeof(v));
+	be64_set(s, c->seq);
+	buf_put(&b, s, sizeof(s));
+	cdc_encode(&b, &ipc_raft_result_desc, res);
+	r = store_state_put(t, T_DEDUP, k, sizeof(k), b.data, b.len);
+	buf_free(&b);
+	return r;
 }
 
 int
 fsm_apply(struct store *st, const struct raft_entry *entries, size_t n,
-    struct ipc_raft_result *results, struct errbuf *eb)
+    struct ipc_raft_result *results, struct fsm_effects *fx,
+    struct errbuf *eb)
 {
 	struct store_txn *t;
 	size_t i;
@@ -209,10 +883,9 @@ fsm_apply(struct store *st, const struct raft_entry *entries, size_t n,
 		const struct raft_entry *e = &entries[i];
 		struct ipc_raft_cmd c;
 		struct errbuf deb;
-		bool ok;
+		struct actx a;
 
-		results[i].index = 0;
-		results[i].ok = false;
+		memset(&results[i], 0, sizeof(results[i]));
 		if (e->type != RAFT_ENTRY_COMMAND)
 			continue;
 		memset(&c, 0, sizeof(c));
@@ -227,19 +900,40 @@ fsm_apply(struct store *st, const struct raft_entry *entries, size_t n,
 			cdc_free(&ipc_raft_cmd_desc, &c);
 			continue;
 		}
-		r = apply_cmd(t, &c, e->index, &ok);
+		a.t = t;
+		a.index = e->index;
+		a.fx = fx;
+		a.res = &results[i];
+		a.in_txn = false;
+		r = apply_cmd(&a, &c);
 		results[i].index = e->index;
-		results[i].ok = ok;
 		if (r == 0)
 			r = dedup_record(t, &c, &results[i]);
 		cdc_free(&ipc_raft_cmd_desc, &c);
 		if (r < 0) {
 			store_state_abort(t);
+			for (i = 0; i < n; i++)
+				cdc_free(&ipc_raft_result_desc, &results[i]);
 			return errbuf_set(eb, r, "state: apply entry %llu: %s",
 			    (unsigned long long)e->index, strerror(-r));
 		}
 	}
 	return store_state_commit(t, entries[n - 1].index, eb);
+}
+
+/* -------------------------------------------------------------- reads */
+
+static uint64_t
+read_index(struct store_read *rd, const char *table)
+{
+	const void *v;
+	size_t vlen;
+
+	if (store_state_read_get(rd, T_INDEX, table, strlen(table), &v,
+		&vlen) == 0 &&
+	    vlen == 8)
+		return be64_get(v);
+	return 0;
 }
 
 struct read_ctx {
@@ -278,20 +972,17 @@ fsm_kv_read(struct store *st, const char *key, int recurse,
 	struct read_ctx rc = {rep, max_rows, 0};
 	const void *v;
 	size_t vlen;
-	int r;
+	int r = 0;
 
 	if ((r = store_state_read_begin(st, &rd)) < 0)
 		return errbuf_set(eb, r, "state: read: %s", strerror(-r));
-	if (store_state_read_get(rd, T_INDEX, T_KV, strlen(T_KV), &v,
-		&vlen) == 0 &&
-	    vlen == 8)
-		rep->index = be64_get(v);
+	rep->index = read_index(rd, T_KV);
 	if (recurse) {
 		r = store_state_read_iterate(rd, T_KV, key, strlen(key),
 		    add_row, &rc);
 		if (r > 0)
 			r = 0;
-	} else if (strlen(key) > 0 && strlen(key) <= KEY_MAX) {
+	} else if (strlen(key) > 0 && strlen(key) <= FSM_KEY_MAX) {
 		r = store_state_read_get(rd, T_KV, key, strlen(key), &v, &vlen);
 		if (r == 0)
 			add_row(&rc, key, strlen(key), v, vlen);
@@ -306,5 +997,73 @@ fsm_kv_read(struct store *st, const char *key, int recurse,
 		    strerror(-r));
 	if (rep->index == 0)
 		rep->index = 1; /* never 0 (blocking-query clients reject it) */
+	return 0;
+}
+
+struct sess_ctx {
+	struct cdc_list *l;
+	const char *node;
+	int err;
+};
+
+static int
+add_session(void *arg, const void *k, size_t klen, const void *v,
+    size_t vlen)
+{
+	struct sess_ctx *c = arg;
+	struct ipc_session s;
+
+	(void)k;
+	(void)klen;
+	memset(&s, 0, sizeof(s));
+	if (cdc_decode(&ipc_session_desc, v, vlen, &s, NULL) < 0) {
+		c->err = -EUCLEAN;
+		return 1;
+	}
+	if (c->node && strcmp(c->node, s.node ? s.node : "") != 0) {
+		cdc_free(&ipc_session_desc, &s);
+		return 0;
+	}
+	c->l->v = xreallocarray(c->l->v, c->l->n + 1, sizeof(s));
+	((struct ipc_session *)c->l->v)[c->l->n++] = s;
+	return 0;
+}
+
+int
+fsm_session_read(struct store *st, const char *id, const char *node,
+    struct ipc_session_read_reply *rep, struct errbuf *eb)
+{
+	struct store_read *rd;
+	struct sess_ctx c = {&rep->sessions, node, 0};
+	const void *v;
+	size_t vlen;
+	int r;
+
+	if ((r = store_state_read_begin(st, &rd)) < 0)
+		return errbuf_set(eb, r, "state: read: %s", strerror(-r));
+	rep->index = read_index(rd, T_SESSIONS);
+	if (id != NULL) {
+		r = -ENOENT;
+		if (*id && strlen(id) <= FSM_SESSION_ID_MAX)
+			r = store_state_read_get(rd, T_SESSIONS, id,
+			    strlen(id), &v, &vlen);
+		if (r == 0)
+			add_session(&c, id, strlen(id), v, vlen);
+		else if (r == -ENOENT)
+			r = 0;
+	} else {
+		r = store_state_read_iterate(rd, T_SESSIONS, "", 0,
+		    add_session, &c);
+		if (r > 0)
+			r = 0;
+	}
+	store_state_read_end(rd);
+	if (r == 0 && c.err)
+		r = c.err;
+	if (r < 0)
+		return errbuf_set(eb, r, "state: reading sessions: %s",
+		    strerror(-r));
+	if (rep->index == 0)
+		rep->index = 1;
 	return 0;
 }

@@ -2,6 +2,8 @@
  * (struct ipc_raft_cmd) to the state tables of the store, and reads them.
  *
  * Tables: "kv" (key -> struct ipc_kv_row encoded without its key),
+ * "sessions" (id -> struct ipc_session), "sesslocks" (session id, NUL,
+ * key -> "": the keys a session holds),
  * "index" (table name -> u64 big-endian: the table's last modify index,
  * Consul's X-Consul-Index), "dedup" (client id, u64 BE -> the last seq
  * applied for that client and its result), so a resent command is
@@ -9,6 +11,7 @@
 #ifndef CAIRN_RAFTD_FSM_H
 #define CAIRN_RAFTD_FSM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -17,14 +20,47 @@
 #include "raft/raft.h"
 #include "store.h"
 
+#define FSM_KEY_MAX 511	 /* LMDB's key limit */
+#define FSM_SESSION_ID_MAX 36 /* a UUID */
+/* a locked key is also indexed under its session's id */
+#define FSM_LOCK_KEY_MAX (FSM_KEY_MAX - FSM_SESSION_ID_MAX - 1)
+#define FSM_TXN_MAX_OPS 128
+
+/* What applying changed, for the driver to act on after the commit:
+ * change notifications, and session events (created with a TTL; gone; a
+ * key released by invalidation, under lock-delay ns). */
+struct fsm_change {
+	const char *table; /* static */
+	char *key;
+	bool prefix;
+	uint64_t index;
+};
+struct fsm_session_ev {
+	char *id;
+	char *key; /* NULL, or a key freed by invalidation */
+	uint64_t ttl_ms, lock_delay;
+	bool alive;
+};
+struct fsm_effects {
+	struct fsm_change *changes;
+	size_t nchanges, capchanges;
+	struct fsm_session_ev *sessions;
+	size_t nsessions, capsessions;
+};
+void fsm_effects_free(struct fsm_effects *fx);
+
 /* fsm_apply - apply entries[0..n) (committed, in order) in ONE state
  * transaction that also records entries[n-1].index as the applied index.
- * results[i] gets the outcome of entries[i] (index 0 for non-commands).
- * A command that does not decode is skipped (logged; result ok=false):
- * every server skips it the same way.  Returns 0, or -ENOSPC/-EIO (nothing
- * applied; the caller retries later). */
+ * results[i] gets the outcome of entries[i] (index 0 for non-commands;
+ * release each with cdc_free(&ipc_raft_result_desc)).  A command that
+ * does not decode is skipped (logged; result ok=false): every server skips
+ * it the same way.  A txn command applies all its operations or none.
+ * Effects are appended to fx (may be NULL).  Returns 0, or -ENOSPC/-EIO
+ * (nothing applied, results freed; the caller retries later and drops
+ * fx). */
 int fsm_apply(struct store *st, const struct raft_entry *entries, size_t n,
-    struct ipc_raft_result *results, struct errbuf *eb);
+    struct ipc_raft_result *results, struct fsm_effects *fx,
+    struct errbuf *eb);
 
 /* fsm_kv_read - rows for key (or every key with that prefix when
  * recurse), at most max_rows (0: no limit), and the kv table's index,
@@ -32,6 +68,11 @@ int fsm_apply(struct store *st, const struct raft_entry *entries, size_t n,
  * with cdc_free(&ipc_kv_read_reply_desc, rep). */
 int fsm_kv_read(struct store *st, const char *key, int recurse,
     uint64_t max_rows, struct ipc_kv_read_reply *rep, struct errbuf *eb);
+
+/* fsm_session_read - the session id (id != NULL), a node's sessions
+ * (node != NULL), or all, and the sessions table's index (>= 1). */
+int fsm_session_read(struct store *st, const char *id, const char *node,
+    struct ipc_session_read_reply *rep, struct errbuf *eb);
 
 /* fsm_encode_cmd - a command as the data of a log entry. */
 void fsm_encode_cmd(const struct ipc_raft_cmd *cmd, struct buf *b);

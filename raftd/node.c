@@ -28,6 +28,7 @@
 #include "node.h"
 #include "raft/raft.h"
 #include "rpc.h"
+#include "sessions.h"
 #include "store.h"
 #include "transport.h"
 #include "xmalloc.h"
@@ -81,6 +82,7 @@ struct node {
 	struct raft *raft;
 	struct transport *tr;
 	struct ipc_pub *pub; /* raftd.events */
+	struct sessions *sess; /* TTL clocks, lock-delays */
 	uint64_t id;
 	char addr[RAFT_ADDR_LEN];
 	struct peer *peers;
@@ -116,6 +118,7 @@ struct node {
 };
 
 static void pump(struct node *n);
+static void load_session_clocks(struct node *n);
 
 uint64_t
 node_id_of(const char *name)
@@ -320,42 +323,65 @@ fwd_reply(struct node *n, uint64_t from, uint32_t id, uint16_t type,
 
 /* ------------------------------------------------------------ serving */
 
+static uint64_t
+last_contact_ms(struct node *n)
+{
+	if (raft_role(n->raft) == RAFT_LEADER || n->last_contact <= 0)
+		return 0;
+	return (uint64_t)((ev_now(n->loop) - n->last_contact) * 1000);
+}
+
 static void
 serve_read(struct job *j)
 {
 	struct node *n = j->n;
-	struct ipc_kv_read *rq = j->body;
-	struct ipc_kv_read_reply rep;
+	const struct ipc_type_info *ti = ipc_type_lookup(j->type);
+	void *rep = xcalloc(1, ti->rep->size);
 	struct errbuf eb;
 	int r;
 
-	memset(&rep, 0, sizeof(rep));
-	r = fsm_kv_read(n->st, rq->key ? rq->key : "", rq->recurse,
-	    rq->max_rows, &rep, &eb);
-	if (r < 0) {
-		cdc_free(&ipc_kv_read_reply_desc, &rep);
-		job_error(j, r, eb.msg);
-		return;
+	if (j->type == IPC_SESSION_READ) {
+		struct ipc_session_read *rq = j->body;
+		struct ipc_session_read_reply *sr = rep;
+
+		r = fsm_session_read(n->st, rq->id, rq->node, sr, &eb);
+		sr->known_leader = raft_leader(n->raft) != RAFT_NONE;
+		sr->last_contact_ms = last_contact_ms(n);
+	} else {
+		struct ipc_kv_read *rq = j->body;
+		struct ipc_kv_read_reply *kr = rep;
+
+		r = fsm_kv_read(n->st, rq->key ? rq->key : "", rq->recurse,
+		    rq->max_rows, kr, &eb);
+		kr->known_leader = raft_leader(n->raft) != RAFT_NONE;
+		kr->last_contact_ms = last_contact_ms(n);
 	}
-	rep.known_leader = raft_leader(n->raft) != RAFT_NONE;
-	if (raft_role(n->raft) == RAFT_LEADER)
-		rep.last_contact_ms = 0;
-	else if (n->last_contact > 0)
-		rep.last_contact_ms =
-		    (uint64_t)((ev_now(n->loop) - n->last_contact) * 1000);
-	(*n->c_reads)++;
-	job_reply(j, &rep);
-	cdc_free(&ipc_kv_read_reply_desc, &rep);
+	if (r < 0)
+		job_error(j, r, eb.msg);
+	else {
+		(*n->c_reads)++;
+		job_reply(j, rep);
+	}
+	cdc_free(ti->rep, rep);
+	free(rep);
+}
+
+static uint32_t
+read_mode(const struct job *j)
+{
+	if (j->type == IPC_SESSION_READ)
+		return ((const struct ipc_session_read *)j->body)->mode;
+	return ((const struct ipc_kv_read *)j->body)->mode;
 }
 
 static void
 do_read(struct job *j)
 {
 	struct node *n = j->n;
-	struct ipc_kv_read *rq = j->body;
+	uint32_t mode = read_mode(j);
 	int r;
 
-	if (rq->mode == RAFT_READ_STALE) {
+	if (mode == RAFT_READ_STALE) {
 		serve_read(j);
 		return;
 	}
@@ -363,7 +389,7 @@ do_read(struct job *j)
 		forward_to_leader(j);
 		return;
 	}
-	if (rq->mode == RAFT_READ_DEFAULT && raft_lease_valid(n->raft) &&
+	if (mode == RAFT_READ_DEFAULT && raft_lease_valid(n->raft) &&
 	    raft_applied_index(n->raft) >= raft_commit_index(n->raft)) {
 		serve_read(j);
 		return;
@@ -378,6 +404,40 @@ do_read(struct job *j)
 	j->deadline = ev_now(n->loop) + WRITE_TIMEOUT_S;
 }
 
+/* do_renew - a session's TTL clock restarts on the leader (not a write:
+ * Consul does the same); the reply is the session */
+static void
+do_renew(struct job *j)
+{
+	struct node *n = j->n;
+	struct ipc_session_read *rq = j->body;
+	struct ipc_session_read_reply rep;
+	struct errbuf eb;
+	char msg[128];
+	int r;
+
+	if (raft_role(n->raft) != RAFT_LEADER) {
+		forward_to_leader(j);
+		return;
+	}
+	memset(&rep, 0, sizeof(rep));
+	r = fsm_session_read(n->st, rq->id ? rq->id : "", NULL, &rep, &eb);
+	if (r < 0) {
+		job_error(j, r, eb.msg);
+	} else if (rep.sessions.n == 0) {
+		snprintf(msg, sizeof(msg), "Session id '%.40s' not found",
+		    rq->id ? rq->id : "");
+		job_error(j, -ENOENT, msg);
+	} else {
+		const struct ipc_session *se = rep.sessions.v;
+
+		sessions_track(n->sess, se->id, se->ttl_ms, ev_now(n->loop));
+		rep.known_leader = true;
+		job_reply(j, &rep);
+	}
+	cdc_free(&ipc_session_read_reply_desc, &rep);
+}
+
 static void
 do_apply(struct job *j)
 {
@@ -388,6 +448,22 @@ do_apply(struct job *j)
 
 	if (n->stalled) {
 		job_error(j, -ENOSPC, n->stall_reason);
+		return;
+	}
+	if (((struct ipc_raft_cmd *)j->body)->op == RAFT_OP_KV_LOCK &&
+	    raft_role(n->raft) == RAFT_LEADER &&
+	    lockdelay_active(n->sess, ((struct ipc_raft_cmd *)j->body)->key
+					  ? ((struct ipc_raft_cmd *)j->body)->key
+					  : "",
+		ev_now(n->loop))) {
+		struct ipc_raft_result res;
+
+		/* Consul's leader refuses an acquire under lock-delay before
+		 * it reaches the log */
+		memset(&res, 0, sizeof(res));
+		res.index = raft_applied_index(n->raft);
+		res.err = RAFT_ERR_LOCK_DELAY;
+		job_reply(j, &res);
 		return;
 	}
 	fsm_encode_cmd(j->body, &b);
@@ -455,7 +531,11 @@ dispatch(struct job *j)
 		do_apply(j);
 		break;
 	case IPC_KV_READ:
+	case IPC_SESSION_READ:
 		do_read(j);
+		break;
+	case IPC_SESSION_RENEW:
+		do_renew(j);
 		break;
 	case IPC_RAFT_REMOVE_PEER:
 		do_remove_peer(j);
@@ -718,6 +798,8 @@ transport_recv(struct transport *t, uint64_t from, uint8_t kind,
 			    len - FWD_HDR);
 		} else if (ti != NULL && (type == IPC_RAFT_APPLY ||
 					     type == IPC_KV_READ ||
+					     type == IPC_SESSION_READ ||
+					     type == IPC_SESSION_RENEW ||
 					     type == IPC_RAFT_REMOVE_PEER)) {
 			void *body = xcalloc(1, ti->req->size);
 			struct job *j;
@@ -963,28 +1045,34 @@ handle_reads(struct node *n, const struct raft_ready *rd, uint64_t applied)
 	}
 }
 
-/* publish_change - tell subscribers (httpd's blocking queries, dnsd's
- * cache) what an applied command changed */
+/* act_on - after a committed apply: tell subscribers (httpd's blocking
+ * queries, dnsd's cache) what changed, and keep the session clocks */
 static void
-publish_change(struct node *n, const struct raft_entry *e)
+act_on(struct node *n, const struct fsm_effects *fx)
 {
-	struct ipc_raft_cmd c;
+	double now = ev_now(n->loop);
 	struct ipc_change ev;
+	size_t i;
 
-	if (n->pub == NULL)
-		return;
-	memset(&c, 0, sizeof(c));
-	if (cdc_decode(&ipc_raft_cmd_desc, e->data, e->len, &c, NULL) < 0)
-		return;
-	if (c.op != RAFT_OP_NOOP) {
+	for (i = 0; n->pub != NULL && i < fx->nchanges; i++) {
 		memset(&ev, 0, sizeof(ev));
-		ev.table = (char *)"kv";
-		ev.key = c.key;
-		ev.prefix = c.op == RAFT_OP_KV_DELETE_TREE;
-		ev.index = e->index;
+		ev.table = (char *)fx->changes[i].table;
+		ev.key = fx->changes[i].key;
+		ev.prefix = fx->changes[i].prefix;
+		ev.index = fx->changes[i].index;
 		ipc_publish(n->pub, IPC_EV_CHANGE, &ev);
 	}
-	cdc_free(&ipc_raft_cmd_desc, &c);
+	for (i = 0; i < fx->nsessions; i++) {
+		const struct fsm_session_ev *se = &fx->sessions[i];
+
+		if (se->key != NULL)
+			lockdelay_set(n->sess, se->key,
+			    now + (double)se->lock_delay / 1e9);
+		else if (se->alive)
+			sessions_track(n->sess, se->id, se->ttl_ms, now);
+		else
+			sessions_forget(n->sess, se->id);
+	}
 }
 
 static void
@@ -1072,6 +1160,7 @@ process(struct node *n, const struct raft_ready *rd, int stage)
 		buf_free(&cb);
 		if (rd->snapshot != NULL) {
 			n->snap_restored = false;
+			load_session_clocks(n);
 			unlink(n->meta_path);
 			(*n->c_snap_installed)++;
 			log_info("raft: installed snapshot at index %llu from "
@@ -1081,23 +1170,29 @@ process(struct node *n, const struct raft_ready *rd, int stage)
 		send_msgs(n, rd);
 	}
 	if (rd->n_committed > 0) {
+		struct fsm_effects fx;
+
+		memset(&fx, 0, sizeof(fx));
 		res = xcalloc(rd->n_committed, sizeof(*res));
-		r = fsm_apply(n->st, rd->committed, rd->n_committed, res, &eb);
+		r = fsm_apply(n->st, rd->committed, rd->n_committed, res, &fx,
+		    &eb);
 		if (r < 0) {
 			free(res);
+			fsm_effects_free(&fx);
 			stall(n, rd, 1, eb.msg);
 			return -1;
 		}
+		act_on(n, &fx);
+		fsm_effects_free(&fx);
 		for (i = 0; i < rd->n_committed; i++) {
 			const struct raft_entry *e = &rd->committed[i];
 
 			if (e->type != RAFT_ENTRY_COMMAND) {
 				res[i].index = e->index;
 				res[i].ok = true;
-			} else if (res[i].index == e->index && res[i].ok) {
-				publish_change(n, e);
 			}
 			complete_writes(n, e, &res[i]);
+			cdc_free(&ipc_raft_result_desc, &res[i]);
 		}
 		*n->c_applied += rd->n_committed;
 		free(res);
@@ -1121,8 +1216,11 @@ log_role_change(struct node *n)
 		log_info("raft: node at %s [%s] entering %s state (term %llu)",
 		    n->addr, raft_role_name(role), raft_role_name(role),
 		    (unsigned long long)raft_term(n->raft));
-	if (role == RAFT_LEADER && n->last_role != RAFT_LEADER)
+	if (role == RAFT_LEADER && n->last_role != RAFT_LEADER) {
 		log_info("consul: cluster leadership acquired");
+		/* a new leader gives every session its full TTL again */
+		sessions_restart(n->sess, ev_now(n->loop));
+	}
 	if (leader != n->last_leader && leader != RAFT_NONE &&
 	    role != RAFT_LEADER)
 		log_info("consul: new leader elected: %016llx",
@@ -1310,6 +1408,36 @@ expire_jobs(struct node *n)
 	}
 }
 
+/* reap_sessions - the leader invalidates sessions whose TTL ran out
+ * (through the log, like a destroy: their locks are released) */
+static void
+reap_sessions(struct node *n)
+{
+	char ids[64][37];
+	struct ipc_raft_cmd c;
+	struct buf b = BUF_INIT;
+	uint64_t index, term;
+	size_t i, k;
+
+	if (raft_role(n->raft) != RAFT_LEADER || n->stalled)
+		return;
+	k = sessions_expired(n->sess, ev_now(n->loop), 5.0, ids, 64);
+	for (i = 0; i < k; i++) {
+		memset(&c, 0, sizeof(c));
+		c.op = RAFT_OP_SESSION_DESTROY;
+		c.session = ids[i];
+		buf_reset(&b);
+		fsm_encode_cmd(&c, &b);
+		if (raft_propose(n->raft, b.data, b.len, &index, &term) == 0) {
+			log_info("consul.session: session %s expired (TTL), "
+				 "invalidating",
+			    ids[i]);
+			(*n->c_proposed)++;
+		}
+	}
+	buf_free(&b);
+}
+
 static void
 tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
@@ -1333,6 +1461,8 @@ tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	raft_tick(n->raft);
 	if (n->ticks % 10 == 0)
 		add_known_peers(n);
+	if (n->ticks % 5 == 0)
+		reap_sessions(n);
 	expire_jobs(n);
 }
 
@@ -1419,6 +1549,31 @@ out:
 	return r;
 }
 
+/* load_session_clocks - (re)start the TTL clock of every stored session
+ * that has a TTL: at start and after a snapshot replaced the state */
+static void
+load_session_clocks(struct node *n)
+{
+	struct ipc_session_read_reply rep;
+	struct errbuf eb;
+	size_t i;
+
+	sessions_free(n->sess);
+	n->sess = sessions_new();
+	memset(&rep, 0, sizeof(rep));
+	if (fsm_session_read(n->st, NULL, NULL, &rep, &eb) < 0) {
+		log_warnx("raft: sessions: %s", eb.msg);
+		return;
+	}
+	for (i = 0; i < rep.sessions.n; i++) {
+		const struct ipc_session *se =
+		    (const struct ipc_session *)rep.sessions.v + i;
+
+		sessions_track(n->sess, se->id, se->ttl_ms, ev_now(n->loop));
+	}
+	cdc_free(&ipc_session_read_reply_desc, &rep);
+}
+
 static void
 client_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
@@ -1439,7 +1594,8 @@ client_init(struct node *n, struct errbuf *eb)
 
 	if ((r = transport_open_client(n->loop, n->id, d->conf.datacenter,
 		 transport_recv, n, &n->tr, eb)) < 0) {
-		free(n->peers);
+		sessions_free(n->sess);
+	free(n->peers);
 		free(n);
 		return r;
 	}
@@ -1449,6 +1605,8 @@ client_init(struct node *n, struct errbuf *eb)
 	ipc_server_on(d->rpc, IPC_KV_READ, ipc_apply_handler, n);
 	ipc_server_on(d->rpc, IPC_RAFT_STATE, ipc_state_handler, n);
 	ipc_server_on(d->rpc, IPC_RAFT_REMOVE_PEER, ipc_apply_handler, n);
+	ipc_server_on(d->rpc, IPC_SESSION_READ, ipc_apply_handler, n);
+	ipc_server_on(d->rpc, IPC_SESSION_RENEW, ipc_apply_handler, n);
 	ev_timer_init(&n->tick_w, client_tick_cb, NODE_TICK_S, NODE_TICK_S);
 	n->tick_w.data = n;
 	ev_timer_start(n->loop, &n->tick_w);
@@ -1468,6 +1626,7 @@ node_init(struct daemon *d, struct errbuf *eb)
 	int r;
 
 	n = xcalloc(1, sizeof(*n));
+	n->sess = sessions_new();
 	n->d = d;
 	n->loop = d->loop;
 	n->id = node_id_of(c->node_name);
@@ -1519,6 +1678,7 @@ node_init(struct daemon *d, struct errbuf *eb)
 	}
 	if ((r = load_state(n, eb)) < 0)
 		goto fail;
+	load_session_clocks(n);
 	if ((r = transport_open(n->loop, c->bind_addr, (int)c->port_server,
 		 n->id, c->datacenter, transport_recv, n, &n->tr, eb)) < 0)
 		goto fail;
@@ -1534,6 +1694,8 @@ node_init(struct daemon *d, struct errbuf *eb)
 	ipc_server_on(d->rpc, IPC_KV_READ, ipc_apply_handler, n);
 	ipc_server_on(d->rpc, IPC_RAFT_STATE, ipc_state_handler, n);
 	ipc_server_on(d->rpc, IPC_RAFT_REMOVE_PEER, ipc_apply_handler, n);
+	ipc_server_on(d->rpc, IPC_SESSION_READ, ipc_apply_handler, n);
+	ipc_server_on(d->rpc, IPC_SESSION_RENEW, ipc_apply_handler, n);
 
 	ev_timer_init(&n->tick_w, tick_cb, NODE_TICK_S, NODE_TICK_S);
 	n->tick_w.data = n;
@@ -1549,6 +1711,7 @@ fail:
 	transport_close(n->tr);
 	raft_free(n->raft);
 	store_close(n->st);
+	sessions_free(n->sess);
 	free(n->peers);
 	free(n);
 	return r;
@@ -1607,6 +1770,7 @@ node_close(struct daemon *d)
 		close(n->in_fd);
 	raft_free(n->raft);
 	store_close(n->st);
+	sessions_free(n->sess);
 	free(n->peers);
 	free(n);
 	d->priv = NULL;

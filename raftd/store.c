@@ -57,6 +57,10 @@ struct store_txn {
 	MDB_txn *txn;
 	int err; /* first failure that broke the transaction, or 0 */
 	struct errbuf eb;
+	/* an open savepoint: the parent transaction and what to restore */
+	MDB_txn *parent;
+	size_t sp_npending;
+	int sp_err;
 };
 
 struct store_read {
@@ -1931,11 +1935,72 @@ txn_end(struct store_txn *t)
 	free(t);
 }
 
+int
+store_state_savepoint(struct store_txn *t)
+{
+	MDB_txn *child;
+	int rc;
+
+	if (t->parent != NULL)
+		return -EBUSY;
+	if (t->err != 0)
+		return t->err;
+	if ((rc = mdb_txn_begin(t->s->state, t->txn, 0, &child)) != 0)
+		return txn_fail(t, "savepoint", rc);
+	t->parent = t->txn;
+	t->txn = child;
+	t->sp_npending = t->s->npending;
+	t->sp_err = t->err;
+	return 0;
+}
+
+void
+store_state_rollback(struct store_txn *t)
+{
+	struct store *s = t->s;
+	size_t i;
+
+	if (t->parent == NULL)
+		return;
+	mdb_txn_abort(t->txn); /* closes handles of tables made since */
+	for (i = s->ntables + t->sp_npending; i < s->ntables + s->npending;
+	     i++)
+		free(s->tables[i].name);
+	s->npending = t->sp_npending;
+	t->txn = t->parent;
+	t->parent = NULL;
+	t->err = t->sp_err;
+}
+
+int
+store_state_release(struct store_txn *t)
+{
+	int rc;
+
+	if (t->parent == NULL)
+		return t->err;
+	if (t->err != 0) {
+		int r = t->err;
+
+		store_state_rollback(t);
+		t->err = r; /* the whole transaction is broken */
+		return r;
+	}
+	rc = mdb_txn_commit(t->txn);
+	t->txn = t->parent;
+	t->parent = NULL;
+	if (rc != 0)
+		return txn_fail(t, "savepoint commit", rc);
+	return 0;
+}
+
 void
 store_state_abort(struct store_txn *t)
 {
 	if (t == NULL)
 		return;
+	if (t->parent != NULL)
+		store_state_rollback(t);
 	mdb_txn_abort(t->txn);
 	tables_drop_pending(t->s);
 	txn_end(t);
@@ -1951,6 +2016,8 @@ store_state_commit(struct store_txn *t, uint64_t applied_index,
 	uint8_t buf[8];
 	int rc, r;
 
+	if (t->parent != NULL && t->err == 0)
+		store_state_release(t);
 	if (t->err != 0) {
 		r = t->err;
 		errbuf_set(eb, r, "%s", t->eb.msg);

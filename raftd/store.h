@@ -308,6 +308,19 @@ int store_state_iterate(struct store_txn *t, const char *table,
 int store_state_commit(struct store_txn *t, uint64_t applied_index,
     struct errbuf *eb);
 
+/*
+ * store_state_savepoint - remember t's current state (an LMDB nested
+ * transaction), so that store_state_rollback() can drop the changes made
+ * since while keeping the earlier ones; store_state_release() keeps them.
+ * One savepoint at a time (-EBUSY).  A store error after the savepoint is
+ * forgotten by a rollback (those changes are gone); release returns it and
+ * leaves t failed.  store_state_commit/abort end an open savepoint too
+ * (commit requires it released).  Returns 0 or a store error.
+ */
+int store_state_savepoint(struct store_txn *t);
+void store_state_rollback(struct store_txn *t);
+int store_state_release(struct store_txn *t);
+
 /* store_state_abort - drop every change of t and free it; t may be NULL. */
 void store_state_abort(struct store_txn *t);
 

@@ -69,9 +69,84 @@ apply(uint32_t op, const char *key, const char *val, uint64_t cas,
 	e.type = RAFT_ENTRY_COMMAND;
 	e.data = b.data;
 	e.len = b.len;
-	assert_int_equal(fsm_apply(st, &e, 1, &res, &eb), 0);
+	assert_int_equal(fsm_apply(st, &e, 1, &res, NULL, &eb), 0);
 	buf_free(&b);
 	return res;
+}
+
+/* apply_full - apply c as the next entry; effects into fx (may be NULL);
+ * the caller frees the result */
+static struct ipc_raft_result
+apply_full(const struct ipc_raft_cmd *c, struct fsm_effects *fx)
+{
+	struct ipc_raft_result res;
+	struct raft_entry e;
+	struct buf b = BUF_INIT;
+	struct errbuf eb;
+
+	fsm_encode_cmd(c, &b);
+	memset(&e, 0, sizeof(e));
+	e.term = 1;
+	e.index = next_index++;
+	e.type = RAFT_ENTRY_COMMAND;
+	e.data = b.data;
+	e.len = b.len;
+	assert_int_equal(fsm_apply(st, &e, 1, &res, fx, &eb), 0);
+	buf_free(&b);
+	return res;
+}
+
+static void
+session_create(const char *id, const char *behavior, uint64_t lock_delay)
+{
+	struct ipc_raft_cmd c;
+	struct ipc_raft_result r;
+
+	memset(&c, 0, sizeof(c));
+	c.op = RAFT_OP_SESSION_CREATE;
+	c.sess.id = (char *)id;
+	c.sess.node = (char *)"n1";
+	c.sess.behavior = (char *)behavior;
+	c.sess.lock_delay = lock_delay;
+	c.sess.ttl = (char *)"30s";
+	c.sess.ttl_ms = 30000;
+	r = apply_full(&c, NULL);
+	assert_true(r.ok);
+	cdc_free(&ipc_raft_result_desc, &r);
+}
+
+static struct ipc_raft_result
+lock_op(uint32_t op, const char *key, const char *val, const char *sid)
+{
+	struct ipc_raft_cmd c;
+
+	memset(&c, 0, sizeof(c));
+	c.op = op;
+	c.key = (char *)key;
+	c.value.p = (uint8_t *)val;
+	c.value.n = val ? strlen(val) : 0;
+	c.session = (char *)sid;
+	return apply_full(&c, NULL);
+}
+
+/* row - the stored row of key (ok false: absent) */
+static bool
+row(const char *key, struct ipc_kv_row *out)
+{
+	struct ipc_kv_read_reply rep;
+	struct errbuf eb;
+	bool found;
+
+	memset(&rep, 0, sizeof(rep));
+	memset(out, 0, sizeof(*out));
+	assert_int_equal(fsm_kv_read(st, key, 0, 0, &rep, &eb), 0);
+	found = rep.rows.n == 1;
+	if (found) {
+		*out = *(struct ipc_kv_row *)rep.rows.v;
+		memset(rep.rows.v, 0, sizeof(*out));
+	}
+	cdc_free(&ipc_kv_read_reply_desc, &rep);
+	return found;
 }
 
 static char *
@@ -224,7 +299,7 @@ test_bad_commands_are_skipped(void **state)
 	e[2].index = next_index++;
 	e[2].term = 1;
 	e[2].type = RAFT_ENTRY_CONFIG;
-	assert_int_equal(fsm_apply(st, e, 3, res, &eb), 0);
+	assert_int_equal(fsm_apply(st, e, 3, res, NULL, &eb), 0);
 	assert_false(res[0].ok);
 	assert_int_equal(store_state_applied(st, &applied), 0);
 	assert_int_equal(applied, e[2].index);
@@ -233,6 +308,201 @@ test_bad_commands_are_skipped(void **state)
 	assert_false(apply(RAFT_OP_KV_SET, longkey, "v", 0, 0, 0).ok);
 	assert_false(apply(RAFT_OP_KV_SET, "", "v", 0, 0, 0).ok);
 	assert_false(apply(99, "k", "v", 0, 0, 0).ok);
+}
+
+#define S1 "11111111-1111-1111-1111-111111111111"
+#define S2 "22222222-2222-2222-2222-222222222222"
+
+static void
+test_locks(void **state)
+{
+	struct ipc_raft_result r;
+	struct ipc_kv_row kr;
+
+	(void)state;
+	session_create(S1, "release", 15000000000ull);
+	session_create(S2, "release", 0);
+	r = lock_op(RAFT_OP_KV_LOCK, "svc/leader", "me", S1);
+	assert_true(r.ok);
+	assert_true(row("svc/leader", &kr));
+	assert_int_equal(kr.lock_index, 1);
+	assert_string_equal(kr.session, S1);
+	cdc_free(&ipc_kv_row_desc, &kr);
+	/* another session cannot take it; the holder may re-acquire
+	 * without the lock index moving */
+	r = lock_op(RAFT_OP_KV_LOCK, "svc/leader", "you", S2);
+	assert_false(r.ok);
+	assert_int_equal(r.err, RAFT_ERR_FAILED);
+	assert_true(lock_op(RAFT_OP_KV_LOCK, "svc/leader", "me2", S1).ok);
+	assert_true(row("svc/leader", &kr));
+	assert_int_equal(kr.lock_index, 1);
+	assert_memory_equal(kr.value.p, "me2", 3);
+	cdc_free(&ipc_kv_row_desc, &kr);
+	/* only the holder releases */
+	assert_false(lock_op(RAFT_OP_KV_UNLOCK, "svc/leader", "x", S2).ok);
+	assert_true(lock_op(RAFT_OP_KV_UNLOCK, "svc/leader", "x", S1).ok);
+	assert_true(row("svc/leader", &kr));
+	assert_null(kr.session);
+	assert_int_equal(kr.lock_index, 1);
+	cdc_free(&ipc_kv_row_desc, &kr);
+	/* a new holder: the fencing token rises */
+	assert_true(lock_op(RAFT_OP_KV_LOCK, "svc/leader", "you", S2).ok);
+	assert_true(row("svc/leader", &kr));
+	assert_int_equal(kr.lock_index, 2);
+	assert_string_equal(kr.session, S2);
+	cdc_free(&ipc_kv_row_desc, &kr);
+	/* a plain write keeps the lock */
+	assert_true(apply(RAFT_OP_KV_SET, "svc/leader", "plain", 0, 0, 0).ok);
+	assert_true(row("svc/leader", &kr));
+	assert_string_equal(kr.session, S2);
+	cdc_free(&ipc_kv_row_desc, &kr);
+	/* unknown session */
+	r = lock_op(RAFT_OP_KV_LOCK, "other", "v",
+	    "99999999-9999-9999-9999-999999999999");
+	assert_false(r.ok);
+	assert_int_equal(r.err, RAFT_ERR_NO_SESSION);
+	assert_false(row("other", &kr));
+}
+
+static void
+test_session_invalidation(void **state)
+{
+	struct ipc_session_read_reply sr;
+	struct ipc_raft_cmd c;
+	struct ipc_raft_result r;
+	struct fsm_effects fx;
+	struct ipc_kv_row kr;
+	struct errbuf eb;
+	size_t i;
+	bool delay_seen = false;
+
+	(void)state;
+	session_create(S1, "release", 15000000000ull);
+	session_create(S2, "delete", 0);
+	assert_true(lock_op(RAFT_OP_KV_LOCK, "a", "1", S1).ok);
+	assert_true(lock_op(RAFT_OP_KV_LOCK, "b", "2", S1).ok);
+	assert_true(lock_op(RAFT_OP_KV_LOCK, "c", "3", S2).ok);
+	/* a held key deleted meanwhile is fine */
+	assert_true(apply(RAFT_OP_KV_DELETE, "b", NULL, 0, 0, 0).ok);
+
+	memset(&sr, 0, sizeof(sr));
+	assert_int_equal(fsm_session_read(st, NULL, "n1", &sr, &eb), 0);
+	assert_int_equal(sr.sessions.n, 2);
+	cdc_free(&ipc_session_read_reply_desc, &sr);
+
+	memset(&fx, 0, sizeof(fx));
+	memset(&c, 0, sizeof(c));
+	c.op = RAFT_OP_SESSION_DESTROY;
+	c.session = (char *)S1;
+	r = apply_full(&c, &fx);
+	assert_true(r.ok);
+	for (i = 0; i < fx.nsessions; i++)
+		if (fx.sessions[i].key &&
+		    strcmp(fx.sessions[i].key, "a") == 0) {
+			assert_int_equal(fx.sessions[i].lock_delay,
+			    15000000000ull);
+			delay_seen = true;
+		}
+	assert_true(delay_seen);
+	fsm_effects_free(&fx);
+	/* behavior release: the key stays, unlocked, LockIndex kept */
+	assert_true(row("a", &kr));
+	assert_null(kr.session);
+	assert_int_equal(kr.lock_index, 1);
+	assert_int_equal(kr.modify_index, next_index - 1);
+	cdc_free(&ipc_kv_row_desc, &kr);
+	/* behavior delete: the key is gone */
+	c.session = (char *)S2;
+	assert_true(apply_full(&c, NULL).ok);
+	assert_false(row("c", &kr));
+	/* destroying again is fine; the sessions are gone */
+	assert_true(apply_full(&c, NULL).ok);
+	memset(&sr, 0, sizeof(sr));
+	assert_int_equal(fsm_session_read(st, NULL, NULL, &sr, &eb), 0);
+	assert_int_equal(sr.sessions.n, 0);
+	assert_true(sr.index > 1);
+	cdc_free(&ipc_session_read_reply_desc, &sr);
+	/* a destroyed session cannot lock */
+	assert_false(lock_op(RAFT_OP_KV_LOCK, "a", "1", S1).ok);
+}
+
+static struct ipc_txn_op
+txop(const char *verb, const char *key, const char *val, uint64_t index)
+{
+	struct ipc_txn_op o;
+
+	memset(&o, 0, sizeof(o));
+	o.verb = (char *)verb;
+	o.key = (char *)key;
+	o.value.p = (uint8_t *)val;
+	o.value.n = val ? strlen(val) : 0;
+	o.index = index;
+	return o;
+}
+
+static void
+test_txn(void **state)
+{
+	struct ipc_txn_op ops[4];
+	struct ipc_raft_cmd c;
+	struct ipc_raft_result r;
+	struct ipc_kv_row kr, *rows;
+	struct ipc_txn_error *errs;
+
+	(void)state;
+	apply(RAFT_OP_KV_SET, "x", "old", 0, 0, 0);
+	memset(&c, 0, sizeof(c));
+	c.op = RAFT_OP_TXN;
+	ops[0] = txop("set", "t/a", "1", 0);
+	ops[1] = txop("cas", "t/b", "2", 0);
+	ops[2] = txop("get", "x", NULL, 0);
+	ops[3] = txop("delete", "nothing", NULL, 0);
+	c.ops.v = ops;
+	c.ops.n = 4;
+	r = apply_full(&c, NULL);
+	assert_true(r.ok);
+	assert_int_equal(r.rows.n, 3);
+	rows = r.rows.v;
+	assert_string_equal(rows[0].key, "t/a");
+	assert_int_equal(rows[0].value.n, 0); /* writes: no value */
+	assert_string_equal(rows[2].key, "x");
+	assert_memory_equal(rows[2].value.p, "old", 3);
+	cdc_free(&ipc_raft_result_desc, &r);
+
+	/* all or nothing: a stale cas undoes the set before it */
+	ops[0] = txop("set", "t/c", "3", 0);
+	ops[1] = txop("cas", "t/a", "9", 1);
+	ops[2] = txop("bogus", "t/a", NULL, 0);
+	c.ops.n = 3;
+	r = apply_full(&c, NULL);
+	assert_false(r.ok);
+	assert_int_equal(r.err, RAFT_ERR_TXN);
+	assert_int_equal(r.rows.n, 0);
+	assert_int_equal(r.errors.n, 2);
+	errs = r.errors.v;
+	assert_int_equal(errs[0].op_index, 1);
+	assert_non_null(strstr(errs[0].what, "index is stale"));
+	assert_int_equal(errs[1].op_index, 2);
+	cdc_free(&ipc_raft_result_desc, &r);
+	assert_false(row("t/c", &kr));
+	assert_true(row("t/a", &kr));
+	assert_memory_equal(kr.value.p, "1", 1);
+	cdc_free(&ipc_kv_row_desc, &kr);
+
+	/* get-tree and checks; a resent txn gets its first results */
+	ops[0] = txop("get-tree", "t/", NULL, 0);
+	ops[1] = txop("check-not-exists", "t/zz", NULL, 0);
+	c.ops.n = 2;
+	c.client_id = 5;
+	c.seq = 1;
+	r = apply_full(&c, NULL);
+	assert_true(r.ok);
+	assert_int_equal(r.rows.n, 2);
+	cdc_free(&ipc_raft_result_desc, &r);
+	r = apply_full(&c, NULL);
+	assert_true(r.ok);
+	assert_int_equal(r.rows.n, 2);
+	cdc_free(&ipc_raft_result_desc, &r);
 }
 
 int
@@ -248,6 +518,10 @@ main(void)
 		teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_commands_are_skipped,
 		setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_locks, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_session_invalidation, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(test_txn, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

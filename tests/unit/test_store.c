@@ -1440,6 +1440,53 @@ test_lock_and_args(void **state)
 	store_close(NULL);
 }
 
+/* savepoints: a rollback drops what came after it, including a table
+ * created after it; a release keeps it; both commit with the rest */
+static void
+test_savepoint(void **state)
+{
+	struct fx *f = *state;
+	struct store *s = open_ok(f->data, NULL);
+	struct store_txn *t;
+	struct errbuf eb;
+	const void *v;
+	size_t vlen;
+
+	prime(s);
+	OK(store_state_begin(s, &t));
+	OK(store_state_put(t, "kv", "a", 1, "1", 1));
+	OK(store_state_savepoint(t));
+	assert_int_equal(store_state_savepoint(t), -EBUSY);
+	OK(store_state_put(t, "kv", "b", 1, "2", 1));
+	OK(store_state_put(t, "newtable", "x", 1, "3", 1));
+	OK(store_state_get(t, "newtable", "x", 1, &v, &vlen));
+	store_state_rollback(t);
+	assert_int_equal(store_state_get(t, "kv", "b", 1, &v, &vlen), -ENOENT);
+	assert_int_equal(store_state_get(t, "newtable", "x", 1, &v, &vlen),
+	    -ENOENT);
+	OK(store_state_get(t, "kv", "a", 1, &v, &vlen));
+	OK(store_state_savepoint(t));
+	OK(store_state_put(t, "kv", "c", 1, "4", 1));
+	OK(store_state_put(t, "other", "y", 1, "5", 1));
+	OK(store_state_release(t));
+	OK(store_state_commit(t, 1, &eb));
+	store_close(s);
+
+	s = open_ok(f->data, NULL);
+	OK(store_state_begin(s, &t));
+	OK(store_state_get(t, "kv", "a", 1, &v, &vlen));
+	OK(store_state_get(t, "kv", "c", 1, &v, &vlen));
+	OK(store_state_get(t, "other", "y", 1, &v, &vlen));
+	assert_int_equal(store_state_get(t, "kv", "b", 1, &v, &vlen), -ENOENT);
+	assert_int_equal(store_state_get(t, "newtable", "x", 1, &v, &vlen),
+	    -ENOENT);
+	/* an open savepoint is ended by abort */
+	OK(store_state_savepoint(t));
+	OK(store_state_put(t, "kv", "d", 1, "6", 1));
+	store_state_abort(t);
+	store_close(s);
+}
+
 int
 main(void)
 {
@@ -1474,6 +1521,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_cross_check, fx_setup,
 		fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_lock_and_args, fx_setup,
+		fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_savepoint, fx_setup,
 		fx_teardown),
 	};
 
