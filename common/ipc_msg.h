@@ -98,7 +98,8 @@ extern const struct cdc_msg_desc ipc_status_desc;
 CDC_STRUCT(ipc_reload_reply, IPC_RELOAD_REPLY)
 extern const struct cdc_msg_desc ipc_reload_reply_desc;
 
-/* a KV row as Consul shows it; also the stored form (without key) */
+/* a KV row as Consul shows it; also the stored form (without key).
+ * no_value: a txn write result, shown without Value. */
 #define IPC_KV_ROW(F, S)                                                       \
 	F(S, 1, STR, char *, key, NULL)                                        \
 	F(S, 2, BYTES, struct cdc_bytes, value, NULL)                          \
@@ -106,7 +107,8 @@ extern const struct cdc_msg_desc ipc_reload_reply_desc;
 	F(S, 4, U64, uint64_t, create_index, NULL)                             \
 	F(S, 5, U64, uint64_t, modify_index, NULL)                             \
 	F(S, 6, U64, uint64_t, lock_index, NULL)                               \
-	F(S, 7, STR, char *, session, NULL)
+	F(S, 7, STR, char *, session, NULL)                                    \
+	F(S, 8, BOOL, bool, no_value, NULL)
 CDC_STRUCT(ipc_kv_row, IPC_KV_ROW)
 extern const struct cdc_msg_desc ipc_kv_row_desc;
 

@@ -1,5 +1,6 @@
 /* api.c - httpd's Consul HTTP API v1: routing, the KV store
- * (/v1/kv/<key>) and /v1/status, each turned into IPC requests to raftd.
+ * (/v1/kv/<key>), /v1/status and /v1/operator/raft, each turned into IPC
+ * requests to raftd; the blocking-query machinery all reads share.
  * JSON field names, headers, status codes and error texts are Consul's
  * (spec/consul-compat.md sections 0, 1.1, 1.6). */
 #include <errno.h>
@@ -14,41 +15,14 @@
 #include <openssl/rand.h>
 
 #include "api.h"
+#include "api_int.h"
 #include "cfg.h"
 #include "json.h"
 #include "log.h"
 #include "xmalloc.h"
 
-#define IPC_TIMEOUT_MS 30000
+#define IPC_TIMEOUT_MS API_IPC_TIMEOUT_MS
 #define RAFT_NODE_LEN 128
-
-struct api {
-	struct ev_loop *loop;
-	struct ipc_client *raftd;
-	struct ipc_sub *events;	  /* raftd.events: wakes blocking queries */
-	struct call *blocked;	  /* parked blocking queries */
-	uint64_t max_query_ms, default_query_ms;
-	uint64_t client_id; /* makes writes idempotent per (client, seq) */
-	uint64_t seq;
-	uint64_t *c_requests, *c_errors;
-};
-
-/* one HTTP request waiting for raftd */
-struct call {
-	struct api *api;
-	struct http_req *req;
-	int kind;
-	bool raw, keys, pretty;
-	char *key;
-	char *separator;
-	/* blocking query (?index=&wait=): parked until the kv table moves
-	 * past `index` for this key or prefix, or the wait ends */
-	struct ipc_kv_read q;
-	uint64_t index;
-	bool blocking, expired;
-	ev_timer wait_w;
-	struct call *next, *prev;
-};
 
 enum { K_KV_GET, K_KV_WRITE, K_LEADER, K_PEERS, K_RAFT_CONFIG };
 
@@ -56,7 +30,7 @@ static struct api the_api;
 
 /* ------------------------------------------------------------ helpers */
 
-static bool
+bool
 parse_u64(const char *s, uint64_t *out)
 {
 	char *end;
@@ -68,7 +42,7 @@ parse_u64(const char *s, uint64_t *out)
 	return errno == 0 && *end == '\0';
 }
 
-static char *
+char *
 b64(const uint8_t *p, size_t n)
 {
 	char *out = xmalloc(4 * ((n + 2) / 3) + 1);
@@ -77,9 +51,33 @@ b64(const uint8_t *p, size_t n)
 	return out;
 }
 
-/* meta_headers - X-Consul-Index/KnownLeader/LastContact, on every KV
- * response including 404 (spec section 0) */
-static void
+bool
+method_ok(struct http_req *req, const char *allow)
+{
+	size_t ml = strlen(req->method);
+	const char *p = allow;
+	char text[96], h[96];
+	const char *hs[2] = {h, NULL};
+
+	while (*p) {
+		if (strncmp(p, req->method, ml) == 0 &&
+		    (p[ml] == ',' || p[ml] == '\0'))
+			return true;
+		p = strchr(p, ',');
+		if (p == NULL)
+			break;
+		p++;
+	}
+	snprintf(text, sizeof(text), "method %.16s not allowed", req->method);
+	snprintf(h, sizeof(h), "Allow: %s", allow);
+	http_respond(req, 405, "text/plain; charset=utf-8", text, strlen(text),
+	    hs);
+	return false;
+}
+
+/* respond_meta - X-Consul-Index/KnownLeader/LastContact, on every
+ * response of a blocking endpoint including 404 (spec section 0) */
+void
 respond_meta(struct http_req *req, int status, const char *ctype,
     const char *body, size_t len, uint64_t index, bool known,
     uint64_t contact)
@@ -95,9 +93,16 @@ respond_meta(struct http_req *req, int status, const char *ctype,
 	http_respond(req, status, ctype, body, len, hs);
 }
 
-static void
+void
 respond_json(struct http_req *req, struct jw *w, uint64_t index, bool known,
     uint64_t contact)
+{
+	respond_json_status(req, 200, w, index, known, contact);
+}
+
+void
+respond_json_status(struct http_req *req, int status, struct jw *w,
+    uint64_t index, bool known, uint64_t contact)
 {
 	size_t len;
 	char *js = jw_finish(w, &len);
@@ -112,7 +117,7 @@ respond_json(struct http_req *req, struct jw *w, uint64_t index, bool known,
 		js[len++] = '\n';
 		js[len] = '\0';
 	}
-	respond_meta(req, 200, "application/json", js, len, index, known,
+	respond_meta(req, status, "application/json", js, len, index, known,
 	    contact);
 	free(js);
 }
@@ -131,7 +136,18 @@ unpark(struct call *c)
 	c->next = c->prev = NULL;
 }
 
-static void
+struct call *
+call_new(struct api *a, struct http_req *req)
+{
+	struct call *c = xcalloc(1, sizeof(*c));
+
+	c->api = a;
+	c->req = req;
+	c->pretty = http_query_has(req, "pretty");
+	return c;
+}
+
+void
 call_free(struct call *c)
 {
 	if (c->blocking) {
@@ -140,11 +156,49 @@ call_free(struct call *c)
 	}
 	free(c->key);
 	free(c->separator);
+	free(c->arg);
 	free(c);
 }
 
+void
+call_issue(struct call *c)
+{
+	ipc_call(c->api->raftd, c->rtype, c->rq, IPC_TIMEOUT_MS, c->done, c);
+}
+
+bool
+call_park(struct call *c, uint64_t index)
+{
+	struct api *a = c->api;
+
+	if (!c->blocking || c->expired || index > c->index)
+		return false;
+	/* nothing newer yet: wait for a change event or the timer */
+	c->next = a->blocked;
+	if (a->blocked)
+		a->blocked->prev = c;
+	a->blocked = c;
+	return true;
+}
+
+int
+read_mode(struct http_req *req)
+{
+	bool stale = http_query_has(req, "stale");
+	bool consistent = http_query_has(req, "consistent");
+
+	if (stale && consistent) {
+		http_respond_text(req, 400,
+		    "Cannot specify ?stale with ?consistent, conflicting "
+		    "semantics.");
+		return -1;
+	}
+	return stale ? RAFT_READ_STALE
+		     : consistent ? RAFT_READ_CONSISTENT : RAFT_READ_DEFAULT;
+}
+
 /* ipc_error_status - raftd's answer as Consul's status and text */
-static void
+void
 respond_ipc_error(struct http_req *req, int status, const char *msg)
 {
 	char text[512];
@@ -161,6 +215,39 @@ respond_ipc_error(struct http_req *req, int status, const char *msg)
 
 /* ---------------------------------------------------------------- KV */
 
+/* jw_kv_row - a DirEntry; value false: without Value (txn write results) */
+void
+jw_kv_row(struct jw *w, const struct ipc_kv_row *row, bool value)
+{
+	jw_obj_open(w);
+	jw_key(w, "LockIndex");
+	jw_uint(w, row->lock_index);
+	jw_key(w, "Key");
+	jw_str(w, row->key ? row->key : "");
+	jw_key(w, "Flags");
+	jw_uint(w, row->flags);
+	if (value) {
+		jw_key(w, "Value");
+		if (row->value.n > 0) {
+			char *v = b64(row->value.p, row->value.n);
+
+			jw_str(w, v);
+			free(v);
+		} else {
+			jw_null(w);
+		}
+	}
+	if (row->session != NULL && *row->session) {
+		jw_key(w, "Session");
+		jw_str(w, row->session);
+	}
+	jw_key(w, "CreateIndex");
+	jw_uint(w, row->create_index);
+	jw_key(w, "ModifyIndex");
+	jw_uint(w, row->modify_index);
+	jw_obj_close(w);
+}
+
 static void
 kv_read_done(int status, void *body, const char *errmsg, void *arg)
 {
@@ -176,14 +263,8 @@ kv_read_done(int status, void *body, const char *errmsg, void *arg)
 		call_free(c);
 		return;
 	}
-	if (c->blocking && !c->expired && rep->index <= c->index) {
-		/* nothing newer yet: wait for a change event or the timer */
-		c->next = c->api->blocked;
-		if (c->api->blocked)
-			c->api->blocked->prev = c;
-		c->api->blocked = c;
+	if (call_park(c, rep->index))
 		return;
-	}
 	if (rep->rows.n == 0) {
 		respond_meta(req, 404, NULL, "", 0, rep->index,
 		    rep->known_leader, rep->last_contact_ms);
@@ -226,36 +307,9 @@ kv_read_done(int status, void *body, const char *errmsg, void *arg)
 			last_len = klen;
 		}
 	} else {
-		for (i = 0; i < rep->rows.n; i++) {
-			struct ipc_kv_row *row =
-			    (struct ipc_kv_row *)rep->rows.v + i;
-
-			jw_obj_open(&w);
-			jw_key(&w, "LockIndex");
-			jw_uint(&w, row->lock_index);
-			jw_key(&w, "Key");
-			jw_str(&w, row->key);
-			jw_key(&w, "Flags");
-			jw_uint(&w, row->flags);
-			jw_key(&w, "Value");
-			if (row->value.n > 0) {
-				char *v = b64(row->value.p, row->value.n);
-
-				jw_str(&w, v);
-				free(v);
-			} else {
-				jw_null(&w);
-			}
-			if (row->session != NULL && *row->session) {
-				jw_key(&w, "Session");
-				jw_str(&w, row->session);
-			}
-			jw_key(&w, "CreateIndex");
-			jw_uint(&w, row->create_index);
-			jw_key(&w, "ModifyIndex");
-			jw_uint(&w, row->modify_index);
-			jw_obj_close(&w);
-		}
+		for (i = 0; i < rep->rows.n; i++)
+			jw_kv_row(&w, (struct ipc_kv_row *)rep->rows.v + i,
+			    true);
 	}
 	jw_arr_close(&w);
 	respond_json(req, &w, rep->index, rep->known_leader,
@@ -272,12 +326,22 @@ kv_write_done(int status, void *body, const char *errmsg, void *arg)
 	if (status < 0) {
 		(*c->api->c_errors)++;
 		respond_ipc_error(c->req, status, errmsg);
+	} else if (res->err == RAFT_ERR_NO_SESSION) {
+		char text[128];
+
+		/* Consul: the state store refuses, the RPC error is a 500 */
+		snprintf(text, sizeof(text), "invalid session \"%.40s\"",
+		    c->arg ? c->arg : "");
+		http_respond_text(c->req, 500, text);
+	} else if (res->err == RAFT_ERR_INVALID) {
+		http_respond_text(c->req, 400, "Invalid request");
 	} else {
 		const char *t = res->ok ? "true" : "false";
 		char h[64];
 		const char *hs[2] = {h, NULL};
 
-		snprintf(h, sizeof(h), "X-Consul-Index: %" PRIu64, res->index);
+		snprintf(h, sizeof(h), "X-Consul-Index: %" PRIu64,
+		    res->index ? res->index : 1);
 		http_respond(c->req, 200, "application/json", t, strlen(t),
 		    hs);
 	}
@@ -295,15 +359,14 @@ wait_done(struct ev_loop *loop, ev_timer *w, int revents)
 	c->expired = true;
 	if (c->prev != NULL || c->api->blocked == c) {
 		unpark(c);
-		ipc_call(c->api->raftd, IPC_KV_READ, &c->q, IPC_TIMEOUT_MS,
-		    kv_read_done, c);
+		call_issue(c);
 	}
 }
 
 /* start_blocking - ?index=N&wait=D (spec section 2): default wait 5 min,
  * at most max_query_time, plus up to wait/16 of jitter so clients do not
  * wake together.  Returns 0, or -1 after answering 400. */
-static int
+int
 start_blocking(struct api *a, struct call *c, struct http_req *req)
 {
 	const char *w = http_query(req, "wait");
@@ -342,123 +405,162 @@ on_change(uint16_t type, void *body, void *arg)
 	struct ipc_change *ev = body;
 	struct call *c, *next;
 
-	if (type != IPC_EV_CHANGE || ev->table == NULL ||
-	    strcmp(ev->table, "kv") != 0)
+	if (type != IPC_EV_CHANGE || ev->table == NULL)
 		return;
 	for (c = a->blocked; c != NULL; c = next) {
 		const char *k = ev->key ? ev->key : "";
 		bool hit;
 
 		next = c->next;
-		if (ev->index <= c->index)
+		if (ev->index <= c->index || c->table == NULL ||
+		    strcmp(ev->table, c->table) != 0)
 			continue;
-		hit = strcmp(k, c->key) == 0 ||
-		      (c->q.recurse && strncmp(k, c->key, strlen(c->key)) == 0) ||
-		      (ev->prefix && strncmp(c->key, k, strlen(k)) == 0);
+		if (c->rtype == IPC_KV_READ)
+			hit = strcmp(k, c->key) == 0 ||
+			      (c->q.recurse &&
+				  strncmp(k, c->key, strlen(c->key)) == 0) ||
+			      (ev->prefix &&
+				  strncmp(c->key, k, strlen(k)) == 0);
+		else
+			hit = true; /* sessions: re-read and compare */
 		if (!hit)
 			continue;
 		unpark(c);
-		ipc_call(a->raftd, IPC_KV_READ, &c->q, IPC_TIMEOUT_MS,
-		    kv_read_done, c);
+		call_issue(c);
 	}
+}
+
+/* conflicting - more than one of the named query flags is present:
+ * answer 400 "Conflicting flags: a=..&b=.." (as Consul) */
+static bool
+conflicting(struct http_req *req, const char *const *names)
+{
+	char text[512];
+	size_t i, n = 0, len;
+
+	len = (size_t)snprintf(text, sizeof(text), "Conflicting flags: ");
+	for (i = 0; names[i]; i++) {
+		const char *v = http_query(req, names[i]);
+
+		if (v == NULL)
+			continue;
+		if (len < sizeof(text))
+			len += (size_t)snprintf(text + len, sizeof(text) - len,
+			    "%s%s=%.100s", n ? "&" : "", names[i], v);
+		n++;
+	}
+	if (n < 2)
+		return false;
+	http_respond_text(req, 400, text);
+	return true;
+}
+
+static void
+kv_get(struct api *a, struct call *c, struct http_req *req, int mode)
+{
+	struct ipc_kv_read *q = &c->q;
+
+	c->raw = http_query_has(req, "raw");
+	c->keys = http_query_has(req, "keys");
+	if (http_query(req, "separator"))
+		c->separator = xstrdup(http_query(req, "separator"));
+	else if (http_query(req, "seperator")) /* Consul's old spelling */
+		c->separator = xstrdup(http_query(req, "seperator"));
+	q->key = c->key;
+	q->recurse = http_query_has(req, "recurse") || c->keys;
+	q->mode = (uint32_t)mode;
+	if (!q->recurse && *c->key == '\0') {
+		http_respond_text(req, 400, "Missing key name");
+		call_free(c);
+		return;
+	}
+	if (http_query(req, "index") != NULL && start_blocking(a, c, req) < 0)
+		return;
+	c->rtype = IPC_KV_READ;
+	c->rq = q;
+	c->done = kv_read_done;
+	c->table = "kv";
+	call_issue(c);
 }
 
 static void
 kv(struct api *a, struct http_req *req, const char *key)
 {
-	bool stale = http_query_has(req, "stale");
-	bool consistent = http_query_has(req, "consistent");
+	static const char *const write_flags[] = {"cas", "acquire", "release",
+	    NULL};
+	static const char *const del_flags[] = {"recurse", "cas", NULL};
+	struct ipc_raft_cmd cmd;
 	struct call *c;
+	bool del;
+	int mode;
 	uint64_t v;
 
-	if (stale && consistent) {
-		http_respond_text(req, 400,
-		    "Cannot specify ?stale with ?consistent, conflicting "
-		    "semantics.");
+	if (!method_ok(req, "GET,PUT,POST,DELETE"))
 		return;
-	}
-	c = xcalloc(1, sizeof(*c));
-	c->api = a;
-	c->req = req;
-	c->key = xstrdup(key);
-	c->pretty = http_query_has(req, "pretty");
 	if (strcmp(req->method, "GET") == 0) {
-		struct ipc_kv_read q;
-
-		memset(&q, 0, sizeof(q));
-		c->raw = http_query_has(req, "raw");
-		c->keys = http_query_has(req, "keys");
-		if (http_query(req, "separator"))
-			c->separator = xstrdup(http_query(req, "separator"));
-		q.key = c->key;
-		q.recurse = http_query_has(req, "recurse") || c->keys;
-		q.mode = stale ? RAFT_READ_STALE
-			       : consistent ? RAFT_READ_CONSISTENT
-					    : RAFT_READ_DEFAULT;
-		if (!q.recurse && *key == '\0') {
-			http_respond_text(req, 400, "Missing key name");
-			call_free(c);
+		if ((mode = read_mode(req)) < 0)
 			return;
-		}
-		if (http_query(req, "index") != NULL &&
-		    start_blocking(a, c, req) < 0)
-			return;
-		c->q = q;
-		ipc_call(a->raftd, IPC_KV_READ, &c->q, IPC_TIMEOUT_MS,
-		    kv_read_done, c);
+		c = call_new(a, req);
+		c->key = xstrdup(key);
+		kv_get(a, c, req, mode);
 		return;
 	}
-	if (strcmp(req->method, "PUT") == 0 ||
-	    strcmp(req->method, "POST") == 0 ||
-	    strcmp(req->method, "DELETE") == 0) {
-		bool del = req->method[0] == 'D';
-		struct ipc_raft_cmd cmd;
-
-		memset(&cmd, 0, sizeof(cmd));
-		if (*key == '\0' && !(del && http_query_has(req, "recurse"))) {
-			http_respond_text(req, 400, "Missing key name");
-			call_free(c);
-			return;
-		}
-		if (http_query(req, "flags") &&
-		    !parse_u64(http_query(req, "flags"), &v)) {
-			http_respond_text(req, 400, "Invalid flags");
-			call_free(c);
-			return;
-		}
-		cmd.flags = http_query(req, "flags") ? v : 0;
-		if (http_query_has(req, "cas")) {
-			if (!parse_u64(http_query(req, "cas"), &cmd.cas)) {
-				http_respond_text(req, 400, "Invalid cas");
-				call_free(c);
-				return;
-			}
-			cmd.op = del ? RAFT_OP_KV_DELETE_CAS : RAFT_OP_KV_CAS;
-		} else if (del) {
-			cmd.op = http_query_has(req, "recurse")
-				     ? RAFT_OP_KV_DELETE_TREE
-				     : RAFT_OP_KV_DELETE;
-		} else {
-			cmd.op = RAFT_OP_KV_SET;
-		}
-		if (http_query_has(req, "acquire") ||
-		    http_query_has(req, "release")) {
-			http_respond_text(req, 500,
-			    "sessions are not available yet");
-			call_free(c);
-			return;
-		}
-		cmd.key = c->key;
-		cmd.value.p = req->body.data;
-		cmd.value.n = req->body.len;
-		cmd.client_id = a->client_id;
-		cmd.seq = ++a->seq;
-		ipc_call(a->raftd, IPC_RAFT_APPLY, &cmd, IPC_TIMEOUT_MS,
-		    kv_write_done, c);
+	del = req->method[0] == 'D';
+	if (*key == '\0' && !(del && http_query_has(req, "recurse"))) {
+		http_respond_text(req, 400, "Missing key name");
 		return;
 	}
-	call_free(c);
-	http_respond_text(req, 405, "method not allowed");
+	if (conflicting(req, del ? del_flags : write_flags))
+		return;
+	if (strlen(key) > 511) {
+		http_respond_text(req, 400, "Key too long (over 511 bytes)");
+		return;
+	}
+	memset(&cmd, 0, sizeof(cmd));
+	if (!del && http_query(req, "flags") &&
+	    !parse_u64(http_query(req, "flags"), &v)) {
+		http_respond_text(req, 400, "Invalid flags");
+		return;
+	}
+	cmd.flags = !del && http_query(req, "flags") ? v : 0;
+	if (http_query_has(req, "cas")) {
+		if (!parse_u64(http_query(req, "cas"), &cmd.cas)) {
+			http_respond_text(req, 400, "Invalid cas");
+			return;
+		}
+		cmd.op = del ? RAFT_OP_KV_DELETE_CAS : RAFT_OP_KV_CAS;
+	} else if (del) {
+		cmd.op = http_query_has(req, "recurse") ? RAFT_OP_KV_DELETE_TREE
+							: RAFT_OP_KV_DELETE;
+	} else if (http_query_has(req, "acquire") ||
+		   http_query_has(req, "release")) {
+		bool acq = http_query_has(req, "acquire");
+
+		cmd.op = acq ? RAFT_OP_KV_LOCK : RAFT_OP_KV_UNLOCK;
+		cmd.session = (char *)http_query(req, acq ? "acquire" : "release");
+		if (*cmd.session == '\0') {
+			http_respond_text(req, 400, "Missing session");
+			return;
+		}
+		if (strlen(key) > 474) {
+			http_respond_text(req, 400,
+			    "Key too long to lock (over 474 bytes)");
+			return;
+		}
+	} else {
+		cmd.op = RAFT_OP_KV_SET;
+	}
+	c = call_new(a, req);
+	c->key = xstrdup(key);
+	if (cmd.session)
+		c->arg = xstrdup(cmd.session);
+	cmd.key = c->key;
+	cmd.value.p = del ? NULL : req->body.data;
+	cmd.value.n = del ? 0 : req->body.len;
+	cmd.client_id = a->client_id;
+	cmd.seq = ++a->seq;
+	ipc_call(a->raftd, IPC_RAFT_APPLY, &cmd, IPC_TIMEOUT_MS, kv_write_done,
+	    c);
 }
 
 /* ------------------------------------------------------------ status */
@@ -539,12 +641,12 @@ status_done(int status, void *body, const char *errmsg, void *arg)
 static void
 status(struct api *a, struct http_req *req, int kind)
 {
-	struct call *c = xcalloc(1, sizeof(*c));
+	struct call *c;
 
-	c->api = a;
-	c->req = req;
+	if (!method_ok(req, "GET"))
+		return;
+	c = call_new(a, req);
 	c->kind = kind;
-	c->pretty = http_query_has(req, "pretty");
 	ipc_call(a->raftd, IPC_RAFT_STATE, NULL, IPC_TIMEOUT_MS, status_done,
 	    c);
 }
@@ -575,10 +677,8 @@ remove_peer(struct api *a, struct http_req *req)
 	struct call *c;
 	char *end;
 
-	if (strcmp(req->method, "DELETE") != 0) {
-		http_respond_text(req, 405, "method not allowed");
+	if (!method_ok(req, "DELETE"))
 		return;
-	}
 	memset(&q, 0, sizeof(q));
 	if ((addr == NULL) == (id == NULL)) {
 		http_respond_text(req, 400,
@@ -595,9 +695,7 @@ remove_peer(struct api *a, struct http_req *req)
 	} else {
 		q.address = (char *)addr;
 	}
-	c = xcalloc(1, sizeof(*c));
-	c->api = a;
-	c->req = req;
+	c = call_new(a, req);
 	ipc_call(a->raftd, IPC_RAFT_REMOVE_PEER, &q, IPC_TIMEOUT_MS,
 	    remove_done, c);
 }
@@ -608,8 +706,17 @@ static void
 handle(struct http_req *req, void *arg)
 {
 	struct api *a = arg;
+	const char *dc;
 
 	(*a->c_requests)++;
+	dc = http_query(req, "dc");
+	if (dc != NULL && *dc != '\0' && strcmp(dc, a->datacenter) != 0 &&
+	    strncmp(req->path, "/v1/", 4) == 0) {
+		/* federation comes with WAN gossip; until then no other DC is
+		 * reachable */
+		http_respond_text(req, 500, "No path to datacenter");
+		return;
+	}
 	if (strcmp(req->path, "/") == 0) {
 		http_respond_text(req, 200, "Consul Agent");
 	} else if (strncmp(req->path, "/v1/kv/", 7) == 0) {
@@ -624,6 +731,10 @@ handle(struct http_req *req, void *arg)
 		status(a, req, K_RAFT_CONFIG);
 	} else if (strcmp(req->path, "/v1/operator/raft/peer") == 0) {
 		remove_peer(a, req);
+	} else if (strncmp(req->path, "/v1/session/", 12) == 0) {
+		api_session(a, req, req->path + 12);
+	} else if (strcmp(req->path, "/v1/txn") == 0) {
+		api_txn(a, req);
 	} else {
 		http_respond(req, 404, NULL, "", 0, NULL);
 	}
@@ -649,6 +760,13 @@ api_init(struct daemon *d, struct http_server **out, struct errbuf *eb)
 	if (RAND_bytes((unsigned char *)&a->client_id,
 		sizeof(a->client_id)) != 1)
 		a->client_id = ((uint64_t)getpid() << 32) ^ (uint64_t)time(NULL);
+	a->datacenter = xstrdup(cf->datacenter ? cf->datacenter : "dc1");
+	a->node_name = xstrdup(cf->node_name ? cf->node_name : "");
+	a->session_ttl_min_ms = cf->session_ttl_min_ms ? cf->session_ttl_min_ms
+							: 10000;
+	a->txn_max_req_len = cf->txn_max_req_len > 0
+				 ? (size_t)cf->txn_max_req_len
+				 : 524288;
 	a->c_requests = daemon_counter(d, "http.requests");
 	a->c_errors = daemon_counter(d, "http.errors");
 	if (ipc_socket_path(path, sizeof(path), cf->run_dir, "raftd") < 0)
@@ -698,4 +816,7 @@ api_close(struct http_server *s)
 	ipc_client_close(the_api.raftd);
 	the_api.raftd = NULL;
 	http_server_close(s);
+	free(the_api.datacenter);
+	free(the_api.node_name);
+	the_api.datacenter = the_api.node_name = NULL;
 }

@@ -236,6 +236,7 @@ row_meta(struct ipc_kv_row *out, const char *key, const struct ipc_kv_row *r)
 	out->modify_index = r->modify_index;
 	out->lock_index = r->lock_index;
 	out->session = r->session ? xstrdup(r->session) : NULL;
+	out->no_value = true;
 }
 
 /* kv_set - set (cas: only if ModifyIndex == cas; has_cas) */

@@ -1,0 +1,91 @@
+/* api_int.h - what httpd's API modules (api.c: routing, KV, status;
+ * api_session.c; api_txn.c) share: the API state, a request in flight,
+ * and the response helpers. */
+#ifndef CAIRN_HTTPD_API_INT_H
+#define CAIRN_HTTPD_API_INT_H
+
+#include <ev.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "http.h"
+#include "ipc.h"
+#include "ipc_msg.h"
+#include "json.h"
+
+#define API_IPC_TIMEOUT_MS 30000
+
+struct api {
+	struct ev_loop *loop;
+	struct ipc_client *raftd;
+	struct ipc_sub *events; /* raftd.events: wakes blocking queries */
+	struct call *blocked;	/* parked blocking queries */
+	uint64_t max_query_ms, default_query_ms;
+	uint64_t client_id; /* makes writes idempotent per (client, seq) */
+	uint64_t seq;
+	char *datacenter, *node_name; /* copied from the config */
+	uint64_t session_ttl_min_ms;
+	size_t txn_max_req_len;
+	uint64_t *c_requests, *c_errors;
+};
+
+/* one HTTP request waiting for raftd.  A read that may block keeps its
+ * IPC request (rtype, rq) and callback (done) so that a change event or
+ * the end of the wait can re-issue it. */
+struct call {
+	struct api *api;
+	struct http_req *req;
+	int kind;
+	bool raw, keys, pretty;
+	char *key;
+	char *separator;
+	char *arg; /* session id / node, owned */
+	uint16_t rtype;
+	void *rq;
+	ipc_reply_fn done;
+	const char *table; /* the table whose changes wake it */
+	struct ipc_kv_read q;
+	struct ipc_session_read sq;
+	/* blocking query (?index=&wait=): parked until the table moves past
+	 * `index` (for the key or prefix, for kv), or the wait ends */
+	uint64_t index;
+	bool blocking, expired;
+	ev_timer wait_w;
+	struct call *next, *prev;
+};
+
+struct call *call_new(struct api *a, struct http_req *req);
+void call_free(struct call *c);
+/* call_issue - send the call's read (rtype, rq) to raftd */
+void call_issue(struct call *c);
+/* call_park - a blocking call whose result is not past its index waits;
+ * returns true if it was parked (the caller must not answer). */
+bool call_park(struct call *c, uint64_t index);
+/* start_blocking - ?index=N&wait=D; returns 0, or -1 after answering 400
+ * (c freed) */
+int start_blocking(struct api *a, struct call *c, struct http_req *req);
+/* read_mode - ?stale / ?consistent / default; -1 after answering 400 */
+int read_mode(struct http_req *req);
+
+bool parse_u64(const char *s, uint64_t *out);
+char *b64(const uint8_t *p, size_t n);
+/* method_ok - req's method is in the comma-separated allow list; else
+ * answers 405 with an Allow header and returns false */
+bool method_ok(struct http_req *req, const char *allow);
+void respond_meta(struct http_req *req, int status, const char *ctype,
+    const char *body, size_t len, uint64_t index, bool known,
+    uint64_t contact);
+/* respond_json - 200 (or status) with w's JSON (?pretty honoured) and the
+ * query-meta headers */
+void respond_json_status(struct http_req *req, int status, struct jw *w,
+    uint64_t index, bool known, uint64_t contact);
+void respond_json(struct http_req *req, struct jw *w, uint64_t index,
+    bool known, uint64_t contact);
+void respond_ipc_error(struct http_req *req, int status, const char *msg);
+void jw_kv_row(struct jw *w, const struct ipc_kv_row *row, bool value);
+
+/* the endpoints */
+void api_session(struct api *a, struct http_req *req, const char *rest);
+void api_txn(struct api *a, struct http_req *req);
+
+#endif
