@@ -1,1 +1,1 @@
-gossipd_SRCS := $(wildcard gossipd/*.c)
+gossipd_SRCS := $(wildcard gossipd/*.c gossipd/swim/*.c)
