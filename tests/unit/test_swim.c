@@ -196,7 +196,7 @@ test_bad_packets(void **state)
 
 struct sim {
 	struct swim *n[MAXN];
-	char name[MAXN][16], addr[MAXN][32];
+	char name[MAXN][24], addr[MAXN][48];
 	bool down[MAXN];	/* crashed: neither sends nor receives */
 	int group[MAXN];	/* partitions: only the same group talks */
 	size_t nn;
