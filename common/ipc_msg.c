@@ -26,6 +26,16 @@ CDC_DESC(ipc_change, IPC_CHANGE)
 CDC_DESC(ipc_raft_remove, IPC_RAFT_REMOVE)
 CDC_DESC(ipc_session_read, IPC_SESSION_READ)
 CDC_DESC(ipc_session_read_reply, IPC_SESSION_READ_REPLY)
+CDC_DESC(ipc_member, IPC_MEMBER)
+CDC_DESC(ipc_pool_req, IPC_POOL_REQ)
+CDC_DESC(ipc_members, IPC_MEMBERS)
+CDC_DESC(ipc_join, IPC_JOIN)
+CDC_DESC(ipc_join_reply, IPC_JOIN_REPLY)
+CDC_DESC(ipc_force_leave, IPC_FORCE_LEAVE)
+CDC_DESC(ipc_user_event, IPC_USER_EVENT)
+CDC_DESC(ipc_event_list, IPC_EVENT_LIST)
+CDC_DESC(ipc_keyring, IPC_KEYRING)
+CDC_DESC(ipc_keyring_reply, IPC_KEYRING_REPLY)
 
 static const struct ipc_type_info ipc_types[] = {
 #define IPC_X_INFO(name, num, req, rep, doc)                                   \

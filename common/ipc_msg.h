@@ -284,6 +284,91 @@ extern const struct cdc_msg_desc ipc_session_read_reply_desc;
 CDC_STRUCT(ipc_raft_remove, IPC_RAFT_REMOVE)
 extern const struct cdc_msg_desc ipc_raft_remove_desc;
 
+/* --- gossipd -----------------------------------------------------------------
+ * A member of a gossip pool as Consul's /v1/agent/members shows it;
+ * status is Serf's: 1 alive, 2 leaving, 3 left, 4 failed.  Tags "k=v". */
+enum gossip_status {
+	GOSSIP_ALIVE = 1,
+	GOSSIP_LEAVING = 2,
+	GOSSIP_LEFT = 3,
+	GOSSIP_FAILED = 4,
+};
+
+#define IPC_MEMBER(F, S)                                                       \
+	F(S, 1, STR, char *, name, NULL)                                       \
+	F(S, 2, STR, char *, addr, NULL)                                       \
+	F(S, 3, U32, uint32_t, port, NULL)                                     \
+	F(S, 4, STRLIST, struct cdc_strlist, tags, NULL)                       \
+	F(S, 5, U32, uint32_t, status, NULL)                                   \
+	F(S, 6, BOOL, bool, wan, NULL)
+CDC_STRUCT(ipc_member, IPC_MEMBER)
+extern const struct cdc_msg_desc ipc_member_desc;
+
+/* IPC_GOSSIP_MEMBERS request (also IPC_GOSSIP_LEAVE's: which pool) */
+#define IPC_POOL_REQ(F, S) F(S, 1, BOOL, bool, wan, NULL)
+CDC_STRUCT(ipc_pool_req, IPC_POOL_REQ)
+extern const struct cdc_msg_desc ipc_pool_req_desc;
+
+#define IPC_MEMBERS(F, S)                                                      \
+	F(S, 1, MSGLIST, struct cdc_list, members, &ipc_member_desc)
+CDC_STRUCT(ipc_members, IPC_MEMBERS)
+extern const struct cdc_msg_desc ipc_members_desc;
+
+#define IPC_JOIN(F, S)                                                         \
+	F(S, 1, STRLIST, struct cdc_strlist, addrs, NULL)                      \
+	F(S, 2, BOOL, bool, wan, NULL)
+CDC_STRUCT(ipc_join, IPC_JOIN)
+extern const struct cdc_msg_desc ipc_join_desc;
+
+/* joined: how many addresses worked; errors: "addr: reason" */
+#define IPC_JOIN_REPLY(F, S)                                                   \
+	F(S, 1, U32, uint32_t, joined, NULL)                                   \
+	F(S, 2, STRLIST, struct cdc_strlist, errors, NULL)
+CDC_STRUCT(ipc_join_reply, IPC_JOIN_REPLY)
+extern const struct cdc_msg_desc ipc_join_reply_desc;
+
+#define IPC_FORCE_LEAVE(F, S)                                                  \
+	F(S, 1, STR, char *, node, NULL)                                       \
+	F(S, 2, BOOL, bool, wan, NULL)
+CDC_STRUCT(ipc_force_leave, IPC_FORCE_LEAVE)
+extern const struct cdc_msg_desc ipc_force_leave_desc;
+
+/* a user event as Consul's /v1/event/fire and /list show it; also what
+ * travels in the gossip payload (without ltime) */
+#define IPC_USER_EVENT(F, S)                                                   \
+	F(S, 1, STR, char *, id, NULL)                                         \
+	F(S, 2, STR, char *, name, NULL)                                       \
+	F(S, 3, BYTES, struct cdc_bytes, payload, NULL)                        \
+	F(S, 4, STR, char *, node_filter, NULL)                                \
+	F(S, 5, STR, char *, service_filter, NULL)                             \
+	F(S, 6, STR, char *, tag_filter, NULL)                                 \
+	F(S, 7, U64, uint64_t, ltime, NULL)                                    \
+	F(S, 8, U32, uint32_t, version, NULL)
+CDC_STRUCT(ipc_user_event, IPC_USER_EVENT)
+extern const struct cdc_msg_desc ipc_user_event_desc;
+
+#define IPC_EVENT_LIST(F, S)                                                   \
+	F(S, 1, STR, char *, name, NULL)                                       \
+	F(S, 2, MSGLIST, struct cdc_list, events, &ipc_user_event_desc)
+CDC_STRUCT(ipc_event_list, IPC_EVENT_LIST)
+extern const struct cdc_msg_desc ipc_event_list_desc;
+
+/* IPC_GOSSIP_KEYRING: op "list", "install", "use", "remove" */
+#define IPC_KEYRING(F, S)                                                      \
+	F(S, 1, STR, char *, op, NULL)                                         \
+	F(S, 2, STR, char *, key, NULL)                                        \
+	F(S, 3, BOOL, bool, wan, NULL)
+CDC_STRUCT(ipc_keyring, IPC_KEYRING)
+extern const struct cdc_msg_desc ipc_keyring_desc;
+
+/* keys: key -> how many members use it (value, decimal); primary first */
+#define IPC_KEYRING_REPLY(F, S)                                                \
+	F(S, 1, MSGLIST, struct cdc_list, keys, &ipc_kv_desc)                  \
+	F(S, 2, U32, uint32_t, num_nodes, NULL)                                \
+	F(S, 3, STR, char *, primary, NULL)
+CDC_STRUCT(ipc_keyring_reply, IPC_KEYRING_REPLY)
+extern const struct cdc_msg_desc ipc_keyring_reply_desc;
+
 /* --- the type table -------------------------------------------------------
  * X(enum name, number, request struct, reply struct, summary)            */
 #define IPC_TYPES(X)                                                           \
@@ -305,6 +390,25 @@ extern const struct cdc_msg_desc ipc_raft_remove_desc;
 	    "raftd: read sessions (one, a node's, all) with a mode")           \
 	X(IPC_SESSION_RENEW, 0x0106, ipc_session_read, ipc_session_read_reply, \
 	    "raftd: renew a session's TTL on the leader (id)")                 \
+	X(IPC_GOSSIP_MEMBERS, 0x0201, ipc_pool_req, ipc_members,               \
+	    "gossipd: the members of the LAN (or WAN) pool")                   \
+	X(IPC_GOSSIP_JOIN, 0x0202, ipc_join, ipc_join_reply,                   \
+	    "gossipd: join the pool through these addresses")                  \
+	X(IPC_GOSSIP_LEAVE, 0x0203, ipc_pool_req, ipc_empty,                   \
+	    "gossipd: leave gracefully (every pool); answered once gossiped")  \
+	X(IPC_GOSSIP_FORCE_LEAVE, 0x0204, ipc_force_leave, ipc_empty,          \
+	    "gossipd: move a failed member to left")                           \
+	X(IPC_GOSSIP_EVENT_FIRE, 0x0205, ipc_user_event, ipc_user_event,       \
+	    "gossipd: fire a user event (reply: it, with id and ltime)")       \
+	X(IPC_GOSSIP_EVENT_LIST, 0x0206, ipc_event_list, ipc_event_list,       \
+	    "gossipd: the newest user events this agent saw (name filter)")    \
+	X(IPC_GOSSIP_KEYRING, 0x0207, ipc_keyring, ipc_keyring_reply,          \
+	    "gossipd: list/install/use/remove gossip keys")                    \
+	X(IPC_EV_MEMBER, 0x0280, ipc_member, ipc_empty,                        \
+	    "gossipd event: a member joined, changed, failed, left or was "    \
+	    "reaped (status; reaped: 0)")                                      \
+	X(IPC_EV_USER_EVENT, 0x0281, ipc_user_event, ipc_empty,                \
+	    "gossipd event: a user event arrived")                             \
 	X(IPC_EV_CHANGE, 0x0180, ipc_change, ipc_empty,                        \
 	    "raftd event: a table changed (published, not a request)")
 

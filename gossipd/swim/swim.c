@@ -251,8 +251,8 @@ cmp_bcast(const void *a, const void *b)
 /* send - a packet of msgs[0..n) to addr, with broadcasts piggybacked
  * while they fit (fewest sent first) */
 static void
-send_pkt(struct swim *s, const char *addr, const struct swim_msg *msgs,
-    size_t n, bool tcp, bool join)
+send_pkt_ex(struct swim *s, const char *addr, const struct swim_msg *msgs,
+    size_t n, bool tcp, bool join, bool count)
 {
 	struct swim_packet pkt;
 	struct swim_msg *all;
@@ -271,7 +271,8 @@ send_pkt(struct swim *s, const char *addr, const struct swim_msg *msgs,
 				continue;
 			all[k++] = s->bc[i].msg;
 			size += s->bc[i].size;
-			s->bc[i].transmits++;
+			if (count)
+				s->bc[i].transmits++;
 		}
 	}
 	if (k == 0) {
@@ -303,6 +304,13 @@ send_pkt(struct swim *s, const char *addr, const struct swim_msg *msgs,
 			i++;
 		}
 	}
+}
+
+static void
+send_pkt(struct swim *s, const char *addr, const struct swim_msg *msgs,
+    size_t n, bool tcp, bool join)
+{
+	send_pkt_ex(s, addr, msgs, n, tcp, join, true);
 }
 
 static void
@@ -470,7 +478,8 @@ suspicion_timeout(const struct swim_member *m)
 
 	if (m->susp_k == 0)
 		return m->susp_min;
-	frac = log((double)m->nconfirm + 1.0) / log((double)m->susp_k + 1.0);
+	frac = log((double)(m->nconfirm ? m->nconfirm - 1 : 0) + 1.0) /
+	       log((double)m->susp_k + 1.0);
 	t = (double)m->susp_max - frac * (double)(m->susp_max - m->susp_min);
 	return t < (double)m->susp_min ? m->susp_min : (uint64_t)t;
 }
@@ -484,13 +493,13 @@ on_suspect(struct swim *s, const struct swim_msg *sm, uint64_t now)
 	if (m == NULL || sm->incarnation < m->incarnation)
 		return;
 	if (m->state == SWIM_STATE_SUSPECT) {
-		/* an independent confirmation shortens the timeout */
-		if (strcmp(sm->from, s->name) == 0)
-			return;
+		/* an independent confirmation (another member's failed
+		 * probe, or our own) shortens the timeout; confirm[0] is who
+		 * suspected it first */
 		for (i = 0; i < m->nconfirm; i++)
 			if (strcmp(m->confirm[i], sm->from) == 0)
 				return;
-		if (m->nconfirm >= m->susp_k)
+		if (m->nconfirm >= m->susp_k + 1)
 			return;
 		m->confirm = xreallocarray(m->confirm, m->nconfirm + 1,
 		    sizeof(char *));
@@ -509,6 +518,9 @@ on_suspect(struct swim *s, const struct swim_msg *sm, uint64_t now)
 	m->state = SWIM_STATE_SUSPECT;
 	m->state_since = now;
 	start_suspicion(s, m, now);
+	m->confirm = xcalloc(1, sizeof(char *));
+	m->confirm[0] = xstrdup(sm->from);
+	m->nconfirm = 1;
 	emit(s, SWIM_EV_SUSPECT, m->name, NULL, NULL, 0, 0);
 	queue_member(s, sm);
 }
@@ -827,8 +839,9 @@ probe_end(struct swim *s, uint64_t now)
 	} else {
 		awareness_delta(s, 1);
 	}
-	if (t != NULL && t->state == SWIM_STATE_ALIVE)
-		declare(s, t, SWIM_SUSPECT, now);
+	if (t != NULL && (t->state == SWIM_STATE_ALIVE ||
+			     t->state == SWIM_STATE_SUSPECT))
+		declare(s, t, SWIM_SUSPECT, now); /* or confirm */
 }
 
 static void
@@ -1053,14 +1066,33 @@ static void
 gossip(struct swim *s, uint64_t now)
 {
 	struct swim_member *to[16];
-	size_t i, k;
+	size_t i, k, ndead = 0;
 
 	if (s->nbc == 0)
 		return;
 	k = pick(s, s->o.gossip_nodes < 16 ? s->o.gossip_nodes : 16, NULL,
-	    true, now, to);
+	    false, now, to);
 	for (i = 0; i < k && s->nbc > 0; i++)
 		send_pkt(s, to[i]->addr, NULL, 0, false, false);
+	/* and one recently dead member, so a member declared dead by
+	 * mistake hears it and refutes; not counted as a transmission,
+	 * so news is not wasted on the really dead */
+	for (i = 1; i < s->nm; i++)
+		if (s->m[i].state == SWIM_STATE_DEAD &&
+		    now - s->m[i].state_since < s->o.gossip_to_dead)
+			ndead++;
+	if (ndead > 0 && s->nbc > 0) {
+		size_t want = (size_t)(rnd(s) % ndead);
+
+		for (i = 1; i < s->nm; i++)
+			if (s->m[i].state == SWIM_STATE_DEAD &&
+			    now - s->m[i].state_since < s->o.gossip_to_dead &&
+			    want-- == 0) {
+				send_pkt_ex(s, s->m[i].addr, NULL, 0, false,
+				    false, false);
+				break;
+			}
+	}
 }
 
 static void
