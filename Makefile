@@ -86,7 +86,7 @@ $(B)/libcommon.a: $(common_OBJS)
 
 $(B)/cairn: $(ctl_OBJS) $(B)/libcommon.a
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(shell pkg-config --libs libcurl 2>/dev/null)
 
 # --- dependencies ----------------------------------------------------------
 .PHONY: deps deps-check

@@ -385,6 +385,8 @@ extern const struct cdc_msg_desc ipc_keyring_reply_desc;
 	    "raftd: role, term, indexes, leader, peers")                       \
 	X(IPC_RAFT_REMOVE_PEER, 0x0104, ipc_raft_remove, ipc_raft_result,      \
 	    "raftd: remove a server from the Raft configuration")              \
+	X(IPC_RAFT_CLUSTER_STATE, 0x0107, ipc_empty, ipc_raft_state,          \
+	    "raftd: as IPC_RAFT_STATE, but a client asks one of its servers")  \
 	X(IPC_SESSION_READ, 0x0105, ipc_session_read,                         \
 	    ipc_session_read_reply,                                            \
 	    "raftd: read sessions (one, a node's, all) with a mode")           \

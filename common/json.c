@@ -396,6 +396,12 @@ jw_key(struct jw *w, const char *k)
 }
 
 void
+jw_keyn(struct jw *w, const char *k, size_t n)
+{
+	jw_strn(w, k, n);
+}
+
+void
 jw_str(struct jw *w, const char *s)
 {
 	if (s == NULL)

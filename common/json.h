@@ -48,6 +48,7 @@ void jw_obj_close(struct jw *w);
 void jw_arr_open(struct jw *w);
 void jw_arr_close(struct jw *w);
 void jw_key(struct jw *w, const char *k);
+void jw_keyn(struct jw *w, const char *k, size_t n);
 void jw_str(struct jw *w, const char *s); /* NULL -> null */
 void jw_strn(struct jw *w, const char *s, size_t n);
 void jw_int(struct jw *w, long long v);

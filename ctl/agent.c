@@ -204,6 +204,14 @@ spawn(struct agent *a, struct child *k)
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		signal(SIGPIPE, SIG_DFL);
 		setenv("NOTIFY_SOCKET", a->notify_name, 1);
+		{
+			char pidstr[32];
+
+			/* /v1/agent/leave stops the whole agent through it */
+			snprintf(pidstr, sizeof(pidstr), "%ld",
+			    (long)agent_pid);
+			setenv("CAIRN_AGENT_PID", pidstr, 1);
+		}
 		execvp(argv[0], argv);
 		fprintf(stderr, "cairn agent: exec %s: %s\n", argv[0],
 		    strerror(errno));

@@ -13,6 +13,15 @@ static const struct ctl_cmd cmds[] = {
      "Shows the status of this node's daemons over IPC", 0},
     {"debug-raft", cmd_debug_raft,
      "Talks to this node's raftd over IPC (state, put, get)", 1},
+    {"event", cmd_event, "Fire a new event", 0},
+    {"force-leave", cmd_force_leave,
+     "Forces a member of the cluster to enter the \"left\" state", 0},
+    {"join", cmd_join, "Tell Cairn agent to join cluster", 0},
+    {"keygen", cmd_keygen, "Generates a new encryption key", 0},
+    {"keyring", cmd_keyring, "Manages gossip layer encryption keys", 0},
+    {"leave", cmd_leave, "Gracefully leaves the Cairn cluster and shuts down",
+     0},
+    {"members", cmd_members, "Lists the members of a Cairn cluster", 0},
     {"version", cmd_version, "Prints the Cairn version", 0},
 };
 

@@ -13,5 +13,12 @@ int cmd_agent(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 int cmd_daemon_status(int argc, char **argv);
 int cmd_debug_raft(int argc, char **argv);
+int cmd_members(int argc, char **argv);
+int cmd_join(int argc, char **argv);
+int cmd_leave(int argc, char **argv);
+int cmd_force_leave(int argc, char **argv);
+int cmd_event(int argc, char **argv);
+int cmd_keygen(int argc, char **argv);
+int cmd_keyring(int argc, char **argv);
 
 #endif

@@ -25,6 +25,8 @@
 #define EVENTS_KEPT 256
 #define LEAVE_PROPAGATE_S 1.0
 #define MAX_TAGS 24
+/* internal user event: a keyring change for every member ("op key") */
+#define KEYRING_EVENT "_cairn-keyring"
 
 struct gossipd;
 
@@ -146,6 +148,8 @@ save_snapshot(struct gossipd *g)
 
 static void
 user_event_in(struct gossipd *g, const struct swim_event *e);
+static void
+keyring_event_in(struct gossipd *g, bool wan, const struct swim_event *e);
 
 static void
 on_pool_event(struct pool *p, const struct swim_event *e, void *arg)
@@ -158,7 +162,9 @@ on_pool_event(struct pool *p, const struct swim_event *e, void *arg)
 	    "left", "reaped", "", "suspect"};
 
 	if (e->type == SWIM_EV_USER) {
-		if (!wan)
+		if (e->name && strcmp(e->name, KEYRING_EVENT) == 0)
+			keyring_event_in(g, wan, e);
+		else if (!wan)
 			user_event_in(g, e);
 		return;
 	}
@@ -584,6 +590,17 @@ keyring_handler(struct ipc_req *req, void *arg)
 			ipc_reply_error(req, r, "%s", eb.msg);
 			return;
 		}
+		{
+			/* and on every member of the pool (sealed with the
+			 * keys they share, so only members can do this) */
+			struct pool *p = q->wan ? g->wan : g->lan;
+			char ev[160];
+
+			snprintf(ev, sizeof(ev), "%s %s", q->op, q->key);
+			if (p != NULL)
+				pool_user_event(p, KEYRING_EVENT, ev,
+				    strlen(ev));
+		}
 	}
 	memset(&rep, 0, sizeof(rep));
 	kv = xcalloc(k->n ? k->n : 1, sizeof(*kv));
@@ -602,6 +619,43 @@ keyring_handler(struct ipc_req *req, void *arg)
 	for (i = 0; i < k->n; i++)
 		free(kv[i].key);
 	free(kv);
+}
+
+static void
+keyring_event_in(struct gossipd *g, bool wan, const struct swim_event *e)
+{
+	struct keyring *k = wan ? &g->keys_wan : &g->keys_lan;
+	const char *path = wan ? g->keyring_wan : g->keyring_lan;
+	char op[16], key[100];
+	struct errbuf eb;
+	int r;
+
+	if (e->payload.n == 0 || e->payload.n > 120 || k->n == 0)
+		return;
+	{
+		char tmp[128];
+
+		memcpy(tmp, e->payload.p, e->payload.n);
+		tmp[e->payload.n] = '\0';
+		if (sscanf(tmp, "%15s %99s", op, key) != 2)
+			return;
+	}
+	if (strcmp(op, "install") == 0)
+		r = keyring_install(k, key, &eb);
+	else if (strcmp(op, "use") == 0)
+		r = keyring_use(k, key, &eb);
+	else if (strcmp(op, "remove") == 0)
+		r = keyring_remove(k, key, &eb);
+	else
+		return;
+	if (r == 0)
+		r = keyring_save(k, path, &eb);
+	if (r < 0)
+		log_warnx("serf: %s keyring %s from the pool: %s",
+		    wan ? "WAN" : "LAN", op, eb.msg);
+	else
+		log_info("serf: %s keyring: %s done for the pool",
+		    wan ? "WAN" : "LAN", op);
 }
 
 /* ---------------------------------------------------------------- setup */

@@ -163,7 +163,8 @@ call_free(struct call *c)
 void
 call_issue(struct call *c)
 {
-	ipc_call(c->api->raftd, c->rtype, c->rq, IPC_TIMEOUT_MS, c->done, c);
+	ipc_call(c->gossip ? c->api->gossipd : c->api->raftd, c->rtype, c->rq,
+	    IPC_TIMEOUT_MS, c->done, c);
 }
 
 bool
@@ -483,6 +484,25 @@ kv_get(struct api *a, struct call *c, struct http_req *req, int mode)
 	call_issue(c);
 }
 
+/* on_gossip - a user event arrived: wake /v1/event/list waiters */
+static void
+on_gossip(uint16_t type, void *body, void *arg)
+{
+	struct api *a = arg;
+	struct call *c, *next;
+
+	(void)body;
+	if (type != IPC_EV_USER_EVENT)
+		return;
+	for (c = a->blocked; c != NULL; c = next) {
+		next = c->next;
+		if (c->table == NULL || strcmp(c->table, "events") != 0)
+			continue;
+		unpark(c);
+		call_issue(c);
+	}
+}
+
 static void
 kv(struct api *a, struct http_req *req, const char *key)
 {
@@ -647,8 +667,8 @@ status(struct api *a, struct http_req *req, int kind)
 		return;
 	c = call_new(a, req);
 	c->kind = kind;
-	ipc_call(a->raftd, IPC_RAFT_STATE, NULL, IPC_TIMEOUT_MS, status_done,
-	    c);
+	ipc_call(a->raftd, IPC_RAFT_CLUSTER_STATE, NULL, IPC_TIMEOUT_MS,
+	    status_done, c);
 }
 
 static void
@@ -735,6 +755,12 @@ handle(struct http_req *req, void *arg)
 		api_session(a, req, req->path + 12);
 	} else if (strcmp(req->path, "/v1/txn") == 0) {
 		api_txn(a, req);
+	} else if (strcmp(req->path, "/v1/operator/keyring") == 0) {
+		api_keyring(a, req);
+	} else if (strncmp(req->path, "/v1/agent/", 10) == 0) {
+		api_agent(a, req, req->path + 10);
+	} else if (strncmp(req->path, "/v1/event/", 10) == 0) {
+		api_event(a, req, req->path + 10);
 	} else {
 		http_respond(req, 404, NULL, "", 0, NULL);
 	}
@@ -748,7 +774,7 @@ api_init(struct daemon *d, struct http_server **out, struct errbuf *eb)
 	struct http_limits lim;
 	char path[512];
 	const char *addr;
-	int r;
+	int r = 0;
 
 	memset(a, 0, sizeof(*a));
 	a->loop = d->loop;
@@ -773,6 +799,18 @@ api_init(struct daemon *d, struct http_server **out, struct errbuf *eb)
 		return errbuf_set(eb, -ENAMETOOLONG, "run_dir too long");
 	if ((r = ipc_client_open(d->loop, path, &a->raftd, eb)) < 0)
 		return r;
+	if (ipc_socket_path(path, sizeof(path), cf->run_dir, "gossipd") < 0 ||
+	    (r = ipc_client_open(d->loop, path, &a->gossipd, eb)) < 0) {
+		ipc_client_close(a->raftd);
+		return r < 0 ? r : -ENAMETOOLONG;
+	}
+	snprintf(path, sizeof(path), "%s/gossipd.events", cf->run_dir);
+	if ((r = ipc_sub_open(d->loop, path, on_gossip, a, &a->gevents,
+		 eb)) < 0) {
+		ipc_client_close(a->raftd);
+		ipc_client_close(a->gossipd);
+		return r;
+	}
 	snprintf(path, sizeof(path), "%s/raftd.events", cf->run_dir);
 	if ((r = ipc_sub_open(d->loop, path, on_change, a, &a->events, eb)) <
 	    0) {
@@ -812,9 +850,13 @@ api_close(struct http_server *s)
 	}
 	ipc_sub_close(the_api.events);
 	the_api.events = NULL;
+	ipc_sub_close(the_api.gevents);
+	the_api.gevents = NULL;
 	/* pending calls get -ECANCELED and answer their requests first */
 	ipc_client_close(the_api.raftd);
 	the_api.raftd = NULL;
+	ipc_client_close(the_api.gossipd);
+	the_api.gossipd = NULL;
 	http_server_close(s);
 	free(the_api.datacenter);
 	free(the_api.node_name);

@@ -18,7 +18,9 @@
 struct api {
 	struct ev_loop *loop;
 	struct ipc_client *raftd;
-	struct ipc_sub *events; /* raftd.events: wakes blocking queries */
+	struct ipc_client *gossipd;
+	struct ipc_sub *events;	 /* raftd.events: wakes blocking queries */
+	struct ipc_sub *gevents; /* gossipd.events: wakes /v1/event/list */
 	struct call *blocked;	/* parked blocking queries */
 	uint64_t max_query_ms, default_query_ms;
 	uint64_t client_id; /* makes writes idempotent per (client, seq) */
@@ -46,6 +48,8 @@ struct call {
 	const char *table; /* the table whose changes wake it */
 	struct ipc_kv_read q;
 	struct ipc_session_read sq;
+	struct ipc_event_list eq;
+	bool gossip; /* rq goes to gossipd */
 	/* blocking query (?index=&wait=): parked until the table moves past
 	 * `index` (for the key or prefix, for kv), or the wait ends */
 	uint64_t index;
@@ -87,5 +91,8 @@ void jw_kv_row(struct jw *w, const struct ipc_kv_row *row, bool value);
 /* the endpoints */
 void api_session(struct api *a, struct http_req *req, const char *rest);
 void api_txn(struct api *a, struct http_req *req);
+void api_agent(struct api *a, struct http_req *req, const char *rest);
+void api_event(struct api *a, struct http_req *req, const char *rest);
+void api_keyring(struct api *a, struct http_req *req);
 
 #endif

@@ -44,6 +44,7 @@ struct peer {
 	uint64_t id;
 	char name[128];
 	char addr[RAFT_ADDR_LEN];
+	bool left; /* gossip says it left (or was reaped): remove it */
 };
 
 enum job_state { J_NEW, J_WRITE, J_READ_INDEX, J_READ_APPLY, J_FWD };
@@ -83,6 +84,8 @@ struct node {
 	struct transport *tr;
 	struct ipc_pub *pub; /* raftd.events */
 	struct sessions *sess; /* TTL clocks, lock-delays */
+	struct ipc_client *gossipd; /* the LAN members: servers to know */
+	struct ipc_sub *gevents;
 	uint64_t id;
 	char addr[RAFT_ADDR_LEN];
 	struct peer *peers;
@@ -119,6 +122,7 @@ struct node {
 
 static void pump(struct node *n);
 static void load_session_clocks(struct node *n);
+static void state_reply(struct node *n, struct ipc_req *req, struct job *j);
 
 uint64_t
 node_id_of(const char *name)
@@ -537,6 +541,9 @@ dispatch(struct job *j)
 	case IPC_SESSION_RENEW:
 		do_renew(j);
 		break;
+	case IPC_RAFT_CLUSTER_STATE:
+		state_reply(j->n, NULL, j);
+		break;
 	case IPC_RAFT_REMOVE_PEER:
 		do_remove_peer(j);
 		break;
@@ -557,10 +564,10 @@ ipc_apply_handler(struct ipc_req *req, void *arg)
 		dispatch(j);
 }
 
+/* state_reply - this node's Raft state to req (local) or j */
 static void
-ipc_state_handler(struct ipc_req *req, void *arg)
+state_reply(struct node *n, struct ipc_req *req, struct job *j)
 {
-	struct node *n = arg;
 	const struct raft_config *c;
 	struct ipc_raft_state st;
 	struct ipc_raft_peer *p;
@@ -579,34 +586,50 @@ ipc_state_handler(struct ipc_req *req, void *arg)
 			p->voter = true;
 		}
 		st.peers.n = n->npeers;
+	} else {
+		c = raft_get_config(n->raft);
+		st.role = (char *)raft_role_name(raft_role(n->raft));
+		st.term = raft_term(n->raft);
+		st.commit_index = raft_commit_index(n->raft);
+		st.applied_index = raft_applied_index(n->raft);
+		st.last_index = raft_last_index(n->raft);
+		st.leader_id = raft_leader(n->raft);
+		st.leader_addr = (char *)"";
+		if (raft_role(n->raft) != RAFT_LEADER && n->last_contact > 0)
+			st.last_contact_ms = (uint64_t)((ev_now(n->loop) -
+							    n->last_contact) *
+							1000);
+		st.peers.v = xcalloc(c->n ? c->n : 1, sizeof(*p));
+		for (i = 0; i < c->n; i++) {
+			p = (struct ipc_raft_peer *)st.peers.v + i;
+			p->id = c->servers[i].id;
+			p->address = c->servers[i].addr;
+			p->voter = c->servers[i].suffrage == RAFT_VOTER;
+			p->leader = c->servers[i].id == st.leader_id;
+			if (p->leader)
+				st.leader_addr = c->servers[i].addr;
+		}
+		st.peers.n = c->n;
+	}
+	if (j != NULL)
+		job_reply(j, &st);
+	else
 		ipc_reply(req, &st);
-		free(st.peers.v);
+	free(st.peers.v);
+}
+
+static void
+ipc_state_handler(struct ipc_req *req, void *arg)
+{
+	struct node *n = arg;
+
+	if (req->hdr.type == IPC_RAFT_CLUSTER_STATE && n->raft == NULL) {
+		/* a client: what its servers know */
+		forward(job_new(n, req, req->hdr.type, req->body),
+		    server_for_client(n));
 		return;
 	}
-	c = raft_get_config(n->raft);
-	st.role = (char *)raft_role_name(raft_role(n->raft));
-	st.term = raft_term(n->raft);
-	st.commit_index = raft_commit_index(n->raft);
-	st.applied_index = raft_applied_index(n->raft);
-	st.last_index = raft_last_index(n->raft);
-	st.leader_id = raft_leader(n->raft);
-	st.leader_addr = (char *)"";
-	if (raft_role(n->raft) != RAFT_LEADER && n->last_contact > 0)
-		st.last_contact_ms =
-		    (uint64_t)((ev_now(n->loop) - n->last_contact) * 1000);
-	st.peers.v = xcalloc(c->n ? c->n : 1, sizeof(*p));
-	for (i = 0; i < c->n; i++) {
-		p = (struct ipc_raft_peer *)st.peers.v + i;
-		p->id = c->servers[i].id;
-		p->address = c->servers[i].addr;
-		p->voter = c->servers[i].suffrage == RAFT_VOTER;
-		p->leader = c->servers[i].id == st.leader_id;
-		if (p->leader)
-			st.leader_addr = c->servers[i].addr;
-	}
-	st.peers.n = c->n;
-	ipc_reply(req, &st);
-	free(st.peers.v);
+	state_reply(n, req, NULL);
 }
 
 /* ------------------------------------------------------------ network */
@@ -800,6 +823,7 @@ transport_recv(struct transport *t, uint64_t from, uint8_t kind,
 					     type == IPC_KV_READ ||
 					     type == IPC_SESSION_READ ||
 					     type == IPC_SESSION_RENEW ||
+					     type == IPC_RAFT_CLUSTER_STATE ||
 					     type == IPC_RAFT_REMOVE_PEER)) {
 			void *body = xcalloc(1, ti->req->size);
 			struct job *j;
@@ -1378,7 +1402,8 @@ add_known_peers(struct node *n)
 	for (i = 0; i < n->npeers; i++) {
 		int r;
 
-		if (raft_config_get(c, n->peers[i].id) != NULL)
+		if (n->peers[i].left ||
+		    raft_config_get(c, n->peers[i].id) != NULL)
 			continue;
 		r = raft_add_server(n->raft, n->peers[i].id, n->peers[i].addr,
 		    RAFT_NONVOTER, true);
@@ -1388,6 +1413,158 @@ add_known_peers(struct node *n)
 			    n->peers[i].name, n->peers[i].addr);
 		return; /* one change at a time */
 	}
+}
+
+/* remove_left_peers - servers that left the LAN pool leave the Raft
+ * configuration too (Consul's leader does the same); one change at a
+ * time, by the leader; everyone forgets them once they are out */
+static void
+remove_left_peers(struct node *n)
+{
+	const struct raft_config *c = raft_get_config(n->raft);
+	size_t i = 0;
+
+	while (i < n->npeers) {
+		struct peer *p = &n->peers[i];
+
+		if (!p->left) {
+			i++;
+			continue;
+		}
+		if (c != NULL && raft_config_get(c, p->id) != NULL) {
+			if (raft_role(n->raft) == RAFT_LEADER &&
+			    raft_remove_server(n->raft, p->id) == 0) {
+				log_info("raft: removing server %s (%s): it "
+					 "left the cluster",
+				    p->name, p->addr);
+				return;
+			}
+			i++;
+			continue;
+		}
+		n->peers[i] = n->peers[--n->npeers];
+	}
+}
+
+/* ---------------------------------------------------- gossip members */
+
+static const char *
+member_tag(const struct ipc_member *m, const char *k)
+{
+	size_t i, kl = strlen(k);
+
+	for (i = 0; i < m->tags.n; i++)
+		if (strncmp(m->tags.v[i], k, kl) == 0 &&
+		    m->tags.v[i][kl] == '=')
+			return m->tags.v[i] + kl + 1;
+	return NULL;
+}
+
+/* gossip_member - a LAN member: servers of this datacenter are the Raft
+ * peers to know (bootstrap-expect counts them; the leader adds them; a
+ * client forwards to them) */
+static void
+gossip_member(struct node *n, const struct ipc_member *m)
+{
+	const struct cairn_conf *c = &n->d->conf;
+	const char *role = member_tag(m, "role"), *dc = member_tag(m, "dc");
+	const char *port = member_tag(m, "port");
+	char addr[RAFT_ADDR_LEN];
+	struct peer *p = NULL;
+	uint64_t id;
+	size_t i;
+
+	if (m->wan || m->name == NULL || role == NULL ||
+	    strcmp(role, "consul") != 0 || dc == NULL ||
+	    strcmp(dc, c->datacenter) != 0 || port == NULL || m->addr == NULL ||
+	    strcmp(m->name, c->node_name) == 0 ||
+	    strlen(m->name) >= sizeof(p->name))
+		return;
+	id = node_id_of(m->name);
+	snprintf(addr, sizeof(addr), "%s:%s", m->addr, port);
+	for (i = 0; i < n->npeers; i++)
+		if (n->peers[i].id == id)
+			p = &n->peers[i];
+	if (m->status == GOSSIP_LEFT || m->status == 0) {
+		if (p != NULL && !p->left) {
+			log_info("raft: server %s left the cluster", m->name);
+			p->left = true;
+		}
+		return;
+	}
+	if (p == NULL) {
+		n->peers = xreallocarray(n->peers, n->npeers + 1,
+		    sizeof(*n->peers));
+		p = &n->peers[n->npeers++];
+		memset(p, 0, sizeof(*p));
+		p->id = id;
+		log_info("raft: server %s (%s) found through gossip", m->name,
+		    addr);
+	}
+	p->left = false;
+	snprintf(p->name, sizeof(p->name), "%s", m->name);
+	if (strcmp(p->addr, addr) != 0) {
+		snprintf(p->addr, sizeof(p->addr), "%s", addr);
+		if (n->tr != NULL)
+			transport_set_peer(n->tr, id, addr);
+	}
+}
+
+static void
+members_done(int status, void *body, const char *errmsg, void *arg)
+{
+	struct node *n = arg;
+	struct ipc_members *rep = body;
+	size_t i;
+
+	(void)errmsg;
+	if (status < 0)
+		return; /* gossipd down or not yet up: the next poll */
+	for (i = 0; i < rep->members.n; i++)
+		gossip_member(n, (struct ipc_member *)rep->members.v + i);
+	if (n->raft != NULL)
+		maybe_bootstrap(n);
+}
+
+static void
+poll_members(struct node *n)
+{
+	struct ipc_pool_req q = {false};
+
+	if (n->gossipd != NULL)
+		ipc_call(n->gossipd, IPC_GOSSIP_MEMBERS, &q, 2000, members_done,
+		    n);
+}
+
+static void
+on_gossip_event(uint16_t type, void *body, void *arg)
+{
+	struct node *n = arg;
+
+	if (type != IPC_EV_MEMBER)
+		return;
+	gossip_member(n, body);
+	if (n->raft != NULL)
+		maybe_bootstrap(n);
+}
+
+static int
+gossip_open(struct node *n, struct errbuf *eb)
+{
+	char path[PATH_MAX];
+	int r;
+
+	if (ipc_socket_path(path, sizeof(path), n->d->conf.run_dir,
+		"gossipd") < 0)
+		return errbuf_set(eb, -ENAMETOOLONG, "run_dir too long");
+	if ((r = ipc_client_open(n->loop, path, &n->gossipd, eb)) < 0)
+		return r;
+	snprintf(path, sizeof(path), "%s/gossipd.events", n->d->conf.run_dir);
+	if ((r = ipc_sub_open(n->loop, path, on_gossip_event, n, &n->gevents,
+		 eb)) < 0)
+		return r;
+	poll_members(n);
+	return 0;
 }
 
 static void
@@ -1459,8 +1636,12 @@ tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	maybe_bootstrap(n);
 	streams_pump(n);
 	raft_tick(n->raft);
-	if (n->ticks % 10 == 0)
+	if (n->ticks % 10 == 0) {
 		add_known_peers(n);
+		remove_left_peers(n);
+	}
+	if (n->ticks % 50 == 0)
+		poll_members(n);
 	if (n->ticks % 5 == 0)
 		reap_sessions(n);
 	expire_jobs(n);
@@ -1577,9 +1758,19 @@ load_session_clocks(struct node *n)
 static void
 client_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
+	struct node *n = w->data;
+
 	(void)loop;
 	(void)revents;
-	expire_jobs(w->data);
+	expire_jobs(n);
+	if (++n->ticks % 50 == 0)
+		poll_members(n);
+	/* forget servers that left */
+	for (size_t i = 0; i < n->npeers;)
+		if (n->peers[i].left)
+			n->peers[i] = n->peers[--n->npeers];
+		else
+			i++;
 }
 
 /* client_init - a client keeps no replicated state: every request goes to
@@ -1601,9 +1792,12 @@ client_init(struct node *n, struct errbuf *eb)
 	}
 	for (i = 0; i < n->npeers; i++)
 		transport_set_peer(n->tr, n->peers[i].id, n->peers[i].addr);
+	if ((r = gossip_open(n, eb)) < 0)
+		log_warnx("raft: gossip: %s", eb->msg); /* raft_peers only */
 	ipc_server_on(d->rpc, IPC_RAFT_APPLY, ipc_apply_handler, n);
 	ipc_server_on(d->rpc, IPC_KV_READ, ipc_apply_handler, n);
 	ipc_server_on(d->rpc, IPC_RAFT_STATE, ipc_state_handler, n);
+	ipc_server_on(d->rpc, IPC_RAFT_CLUSTER_STATE, ipc_state_handler, n);
 	ipc_server_on(d->rpc, IPC_RAFT_REMOVE_PEER, ipc_apply_handler, n);
 	ipc_server_on(d->rpc, IPC_SESSION_READ, ipc_apply_handler, n);
 	ipc_server_on(d->rpc, IPC_SESSION_RENEW, ipc_apply_handler, n);
@@ -1686,6 +1880,8 @@ node_init(struct daemon *d, struct errbuf *eb)
 	for (size_t i = 0; i < n->npeers; i++)
 		transport_set_peer(n->tr, n->peers[i].id, n->peers[i].addr);
 	sync_peers(n);
+	if ((r = gossip_open(n, eb)) < 0)
+		log_warnx("raft: gossip: %s", eb->msg); /* raft_peers only */
 	n->last_role = raft_role(n->raft);
 	log_info("raft: server %016llx at %s, %zu known peer(s)",
 	    (unsigned long long)n->id, n->addr, n->npeers);
@@ -1693,6 +1889,7 @@ node_init(struct daemon *d, struct errbuf *eb)
 	ipc_server_on(d->rpc, IPC_RAFT_APPLY, ipc_apply_handler, n);
 	ipc_server_on(d->rpc, IPC_KV_READ, ipc_apply_handler, n);
 	ipc_server_on(d->rpc, IPC_RAFT_STATE, ipc_state_handler, n);
+	ipc_server_on(d->rpc, IPC_RAFT_CLUSTER_STATE, ipc_state_handler, n);
 	ipc_server_on(d->rpc, IPC_RAFT_REMOVE_PEER, ipc_apply_handler, n);
 	ipc_server_on(d->rpc, IPC_SESSION_READ, ipc_apply_handler, n);
 	ipc_server_on(d->rpc, IPC_SESSION_RENEW, ipc_apply_handler, n);
@@ -1766,6 +1963,8 @@ node_close(struct daemon *d)
 	free(n->streams);
 	transport_close(n->tr);
 	ipc_pub_close(n->pub);
+	ipc_sub_close(n->gevents);
+	ipc_client_close(n->gossipd);
 	if (n->in_fd >= 0)
 		close(n->in_fd);
 	raft_free(n->raft);

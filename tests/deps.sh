@@ -3,12 +3,12 @@
 # Debian/Ubuntu use apt-get; CentOS/RHEL/Fedora use dnf.
 set -e
 DEB_PKGS="build-essential pkg-config libev-dev libnanomsg-dev libyajl-dev liblmdb-dev \
-libssl-dev libsystemd-dev libcmocka-dev libhttp-parser-dev clang python3 python3-consul curl dnsutils iproute2 procps systemd"
+libssl-dev libsystemd-dev libcmocka-dev libhttp-parser-dev libcurl4-openssl-dev clang python3 python3-consul curl dnsutils iproute2 procps systemd"
 RPM_PKGS="gcc make pkgconf-pkg-config libev-devel nanomsg-devel yajl-devel lmdb-devel \
-openssl-devel systemd-devel libcmocka-devel http-parser-devel clang compiler-rt python3 curl bind-utils iproute procps-ng systemd"
+openssl-devel systemd-devel libcmocka-devel http-parser-devel libcurl-devel clang compiler-rt python3 curl bind-utils iproute procps-ng systemd"
 
 check() {
-	for p in yajl nanomsg lmdb libsystemd openssl cmocka; do
+	for p in yajl nanomsg lmdb libsystemd openssl cmocka libcurl; do
 		pkg-config --exists "$p" || { echo "missing: $p (pkg-config)"; return 1; }
 	done
 	[ -f /usr/include/ev.h ] || { echo "missing: libev"; return 1; }

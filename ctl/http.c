@@ -1,0 +1,107 @@
+/* http.c - the CLI's HTTP client (see http.h). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "http.h"
+
+void
+ctl_http_init(struct ctl_http *h)
+{
+	memset(h, 0, sizeof(*h));
+	h->addr = getenv("CAIRN_HTTP_ADDR");
+	if (h->addr == NULL)
+		h->addr = getenv("CONSUL_HTTP_ADDR");
+	if (h->addr == NULL || *h->addr == '\0')
+		h->addr = "127.0.0.1:8500";
+	h->token = getenv("CONSUL_HTTP_TOKEN");
+}
+
+int
+ctl_http_flag(struct ctl_http *h, int argc, char **argv, int *i)
+{
+	static const char *const names[] = {"http-addr", "token",
+	    "datacenter"};
+	const char *a = argv[*i], *v = NULL;
+	size_t k, len;
+
+	if (a[0] != '-')
+		return 0;
+	a += a[1] == '-' ? 2 : 1;
+	for (k = 0; k < 3; k++) {
+		len = strlen(names[k]);
+		if (strncmp(a, names[k], len) != 0 ||
+		    (a[len] != '\0' && a[len] != '='))
+			continue;
+		if (a[len] == '=') {
+			v = a + len + 1;
+		} else {
+			if (*i + 1 >= argc)
+				return -1;
+			v = argv[++*i];
+		}
+		if (k == 0)
+			h->addr = v;
+		else if (k == 1)
+			h->token = v;
+		else
+			h->dc = v;
+		return 1;
+	}
+	return 0;
+}
+
+static size_t
+sink(char *p, size_t size, size_t n, void *arg)
+{
+	buf_put(arg, p, size * n);
+	return size * n;
+}
+
+int
+ctl_http_do(const struct ctl_http *h, const char *method, const char *path,
+    const void *body, size_t n, long *status, struct buf *out)
+{
+	struct curl_slist *hdrs = NULL;
+	char url[2048], tok[600];
+	const char *scheme = strstr(h->addr, "://") ? "" : "http://";
+	CURL *c;
+	CURLcode rc;
+
+	snprintf(url, sizeof(url), "%s%s%s%s%s%s", scheme, h->addr, path,
+	    h->dc ? (strchr(path, '?') ? "&dc=" : "?dc=") : "",
+	    h->dc ? h->dc : "", "");
+	if ((c = curl_easy_init()) == NULL) {
+		fprintf(stderr, "Error: cannot start an HTTP client\n");
+		return -1;
+	}
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sink);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	if (body != NULL) {
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)n);
+	}
+	if (h->token && *h->token) {
+		snprintf(tok, sizeof(tok), "X-Consul-Token: %s", h->token);
+		hdrs = curl_slist_append(hdrs, tok);
+		curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+	}
+	rc = curl_easy_perform(c);
+	if (rc == CURLE_OK)
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
+	curl_slist_free_all(hdrs);
+	curl_easy_cleanup(c);
+	if (rc != CURLE_OK) {
+		fprintf(stderr,
+		    "Error connecting to Cairn agent: %s (%s%s)\n",
+		    curl_easy_strerror(rc), scheme, h->addr);
+		return -1;
+	}
+	return 0;
+}

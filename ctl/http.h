@@ -1,0 +1,30 @@
+/* http.h - the CLI's HTTP client for the agent's API (libcurl), with
+ * Consul's common flags: -http-addr (CONSUL_HTTP_ADDR, CAIRN_HTTP_ADDR),
+ * -token (CONSUL_HTTP_TOKEN), -datacenter. */
+#ifndef CAIRN_CTL_HTTP_H
+#define CAIRN_CTL_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "buf.h"
+
+struct ctl_http {
+	const char *addr;  /* "127.0.0.1:8500", "http://..." */
+	const char *token; /* or NULL */
+	const char *dc;	   /* or NULL */
+};
+
+/* ctl_http_flag - consume one of the common flags at argv[*i] ("-x=v"
+ * or "-x v"); returns 1 if it was one, 0 if not, -1 on a missing value */
+int ctl_http_flag(struct ctl_http *h, int argc, char **argv, int *i);
+/* ctl_http_init - defaults from the environment */
+void ctl_http_init(struct ctl_http *h);
+/* ctl_http_do - method path (with query, without ?dc) and body; fills
+ * *status and out.  Returns 0, or -1 with a message printed to stderr
+ * when the agent cannot be reached. */
+int ctl_http_do(const struct ctl_http *h, const char *method,
+    const char *path, const void *body, size_t n, long *status,
+    struct buf *out);
+
+#endif
