@@ -286,7 +286,9 @@ extern const struct cdc_msg_desc ipc_raft_remove_desc;
 
 /* --- gossipd -----------------------------------------------------------------
  * A member of a gossip pool as Consul's /v1/agent/members shows it;
- * status is Serf's: 1 alive, 2 leaving, 3 left, 4 failed.  Tags "k=v". */
+ * status is Serf's: 1 alive, 2 leaving, 3 left, 4 failed.  Tags "k=v".
+ * coord: its Vivaldi coordinate as this agent knows it (vivaldi.h wire
+ * form: 11 big-endian doubles), if any. */
 enum gossip_status {
 	GOSSIP_ALIVE = 1,
 	GOSSIP_LEAVING = 2,
@@ -300,7 +302,8 @@ enum gossip_status {
 	F(S, 3, U32, uint32_t, port, NULL)                                     \
 	F(S, 4, STRLIST, struct cdc_strlist, tags, NULL)                       \
 	F(S, 5, U32, uint32_t, status, NULL)                                   \
-	F(S, 6, BOOL, bool, wan, NULL)
+	F(S, 6, BOOL, bool, wan, NULL)                                         \
+	F(S, 7, BYTES, struct cdc_bytes, coord, NULL)
 CDC_STRUCT(ipc_member, IPC_MEMBER)
 extern const struct cdc_msg_desc ipc_member_desc;
 

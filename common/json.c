@@ -396,6 +396,20 @@ jw_key(struct jw *w, const char *k)
 }
 
 void
+jw_double(struct jw *w, double v)
+{
+	char num[40];
+	int n;
+
+	if (!usable(w))
+		return;
+	if (v != v || v > 1e300 || v < -1e300)
+		v = 0;
+	n = snprintf(num, sizeof(num), "%.17g", v);
+	note(w, yajl_gen_number(w->g, num, (size_t)n));
+}
+
+void
 jw_keyn(struct jw *w, const char *k, size_t n)
 {
 	jw_strn(w, k, n);

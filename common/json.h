@@ -53,6 +53,7 @@ void jw_str(struct jw *w, const char *s); /* NULL -> null */
 void jw_strn(struct jw *w, const char *s, size_t n);
 void jw_int(struct jw *w, long long v);
 void jw_uint(struct jw *w, unsigned long long v);
+void jw_double(struct jw *w, double v); /* non-finite -> 0 */
 void jw_bool(struct jw *w, bool v);
 void jw_null(struct jw *w);
 /* jw_finish - returns a new NUL-terminated string (free with free()) and

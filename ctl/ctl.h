@@ -20,5 +20,6 @@ int cmd_force_leave(int argc, char **argv);
 int cmd_event(int argc, char **argv);
 int cmd_keygen(int argc, char **argv);
 int cmd_keyring(int argc, char **argv);
+int cmd_rtt(int argc, char **argv);
 
 #endif

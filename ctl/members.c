@@ -12,6 +12,7 @@
 #include "http.h"
 #include "jdec.h"
 #include "json.h"
+#include "vivaldi.h"
 #include "xmalloc.h"
 
 /* --------------------------------------------------------------- helpers */
@@ -569,4 +570,136 @@ cmd_keyring(int argc, char **argv)
 		yajl_tree_free(v);
 	buf_free(&out);
 	return 0;
+}
+
+/* -------------------------------------------------------------------- rtt */
+
+static double
+getd(yajl_val o, const char *k)
+{
+	yajl_val v = o ? json_obj_get(o, k) : NULL;
+
+	return v && YAJL_IS_NUMBER(v) ? YAJL_GET_DOUBLE(v) : 0.0;
+}
+
+static int
+find_coord(yajl_val arr, const char *node, struct viv_coord *c)
+{
+	size_t i, k;
+
+	for (i = 0; arr && YAJL_IS_ARRAY(arr) && i < arr->u.array.len; i++) {
+		yajl_val e = arr->u.array.values[i];
+		yajl_val n = json_obj_get(e, "Node");
+		yajl_val co = json_obj_get(e, "Coord");
+		yajl_val vec;
+		const char *ns = n && YAJL_IS_STRING(n) ? YAJL_GET_STRING(n)
+							  : NULL;
+
+		if (ns == NULL || strcmp(ns, node) != 0 || !co)
+			continue;
+		vec = json_obj_get(co, "Vec");
+		if (!vec || !YAJL_IS_ARRAY(vec) ||
+		    vec->u.array.len != VIV_DIM)
+			return -1;
+		for (k = 0; k < VIV_DIM; k++)
+			c->vec[k] = YAJL_IS_NUMBER(vec->u.array.values[k])
+					? YAJL_GET_DOUBLE(vec->u.array.values[k])
+					: 0.0;
+		c->error = getd(co, "Error");
+		c->adjustment = getd(co, "Adjustment");
+		c->height = getd(co, "Height");
+		return 0;
+	}
+	return -1;
+}
+
+int
+cmd_rtt(int argc, char **argv)
+{
+	static const char *const bools[] = {"wan", NULL};
+	static const char usage[] =
+	    "Usage: cairn rtt [options] node1 [node2]\n\n"
+	    "  Estimates the network round trip time between two nodes using "
+	    "Cairn's\n  network coordinates.  node2 defaults to the agent's "
+	    "own node.\n\n"
+	    "  -wan  Use WAN coordinates (names node.dc).\n";
+	struct buf out = BUF_INIT, mb = BUF_INIT;
+	struct viv_coord a, b;
+	const char *n1, *n2;
+	char self[256] = "";
+	yajl_val v = NULL, flat = NULL;
+	struct opts o;
+	int r = 1;
+
+	if ((r = parse(argc, argv, bools, NULL, &o, usage)) != 0)
+		return r;
+	r = 1;
+	if (o.npos < 1 || o.npos > 2) {
+		fprintf(stderr, "One or two node names must be specified\n");
+		return 1;
+	}
+	n1 = o.pos[0];
+	n2 = o.npos == 2 ? o.pos[1] : NULL;
+	if (n2 == NULL) {
+		yajl_val m;
+
+		if (call(&o, "GET", o.flag[0] ? "/v1/agent/members?wan=1"
+					      : "/v1/agent/members",
+			NULL, 0, &mb, "reading the agent's name") ||
+		    (m = parse_json(&mb)) == NULL)
+			goto out;
+		if (YAJL_IS_ARRAY(m) && m->u.array.len > 0) {
+			yajl_val nm = json_obj_get(m->u.array.values[0], "Name");
+
+			if (nm && YAJL_IS_STRING(nm))
+				snprintf(self, sizeof(self), "%s",
+				    YAJL_GET_STRING(nm));
+		}
+		yajl_tree_free(m);
+		n2 = self;
+	}
+	if (call(&o, "GET", o.flag[0] ? "/v1/coordinate/datacenters"
+				      : "/v1/coordinate/nodes",
+		NULL, 0, &out, "reading coordinates") ||
+	    (v = parse_json(&out)) == NULL)
+		goto out;
+	flat = v;
+	if (o.flag[0] && YAJL_IS_ARRAY(v) && v->u.array.len > 0) {
+		/* -wan: search every datacenter's list */
+		size_t i;
+
+		for (i = 0; i < v->u.array.len; i++) {
+			flat = json_obj_get(v->u.array.values[i], "Coordinates");
+			if (find_coord(flat, n1, &a) == 0)
+				break;
+		}
+	}
+	if (find_coord(flat, n1, &a) < 0) {
+		fprintf(stderr, "Could not find a coordinate for node \"%s\"\n",
+		    n1);
+		goto out;
+	}
+	if (o.flag[0]) {
+		size_t i;
+
+		for (i = 0; i < v->u.array.len; i++) {
+			flat = json_obj_get(v->u.array.values[i], "Coordinates");
+			if (find_coord(flat, n2, &b) == 0)
+				break;
+		}
+	}
+	if (find_coord(flat, n2, &b) < 0) {
+		fprintf(stderr, "Could not find a coordinate for node \"%s\"\n",
+		    n2);
+		goto out;
+	}
+	printf("Estimated %s <-> %s rtt: %.3f ms (using %s coordinates)\n", n1,
+	    n2, viv_distance(&a, &b) * 1000.0, o.flag[0] ? "WAN" : "LAN");
+	r = 0;
+out:
+	if (v)
+		yajl_tree_free(v);
+	buf_free(&out);
+	buf_free(&mb);
+	return r;
 }

@@ -101,6 +101,7 @@ members_handler(struct ipc_req *req, void *arg)
 	const struct swim_member *ms;
 	struct ipc_members rep;
 	struct ipc_member *arr;
+	uint8_t *coords;
 	size_t i, n;
 
 	if (p == NULL) {
@@ -110,14 +111,25 @@ members_handler(struct ipc_req *req, void *arg)
 	}
 	n = swim_members(pool_swim(p), &ms);
 	arr = xcalloc(n ? n : 1, sizeof(*arr));
-	for (i = 0; i < n; i++)
+	coords = xcalloc(n ? n : 1, VIV_WIRE_LEN);
+	for (i = 0; i < n; i++) {
+		const struct viv_coord *c = i == 0 ? swim_coord(pool_swim(p))
+			: ms[i].has_coord ? &ms[i].coord : NULL;
+
 		to_ipc_member(g, &ms[i], q->wan, i == 0, &arr[i]);
+		if (c != NULL) {
+			viv_encode(c, coords + i * VIV_WIRE_LEN);
+			arr[i].coord.p = coords + i * VIV_WIRE_LEN;
+			arr[i].coord.n = VIV_WIRE_LEN;
+		}
+	}
 	rep.members.v = arr;
 	rep.members.n = n;
 	ipc_reply(req, &rep);
 	for (i = 0; i < n; i++)
 		free(arr[i].addr);
 	free(arr);
+	free(coords);
 }
 
 /* save_snapshot - the addresses of alive members, to rejoin after a
@@ -152,6 +164,45 @@ static void
 keyring_event_in(struct gossipd *g, bool wan, const struct swim_event *e);
 
 static void
+flood_done(struct pool *p, const char *addr, const char *err, void *arg)
+{
+	(void)p;
+	(void)arg;
+	if (err != NULL)
+		log_debug("serf: WAN flood join of %s: %s", addr, err);
+}
+
+/* flood_join - a server that joined the LAN joins the WAN too (Consul's
+ * flood joiner): through its wan_join_port tag */
+static void
+flood_join(struct gossipd *g, const char *node)
+{
+	const struct swim_member *m = swim_member(pool_swim(g->lan), node);
+	const char *role = NULL, *port = NULL, *colon;
+	char wname[300], addr[96];
+	size_t i;
+
+	if (m == NULL)
+		return;
+	for (i = 0; i < m->tags.n; i++) {
+		if (strncmp(m->tags.v[i], "role=", 5) == 0)
+			role = m->tags.v[i] + 5;
+		else if (strncmp(m->tags.v[i], "wan_join_port=", 14) == 0)
+			port = m->tags.v[i] + 14;
+	}
+	if (role == NULL || strcmp(role, "consul") != 0 || port == NULL)
+		return;
+	snprintf(wname, sizeof(wname), "%s.%s", node, g->d->conf.datacenter);
+	if (swim_member(pool_swim(g->wan), wname) != NULL)
+		return;
+	colon = strrchr(m->addr, ':');
+	snprintf(addr, sizeof(addr), "%.*s:%s",
+	    colon ? (int)(colon - m->addr) : (int)strlen(m->addr), m->addr,
+	    port);
+	pool_join(g->wan, addr, flood_done, g);
+}
+
+static void
 on_pool_event(struct pool *p, const struct swim_event *e, void *arg)
 {
 	struct gossipd *g = arg;
@@ -174,6 +225,8 @@ on_pool_event(struct pool *p, const struct swim_event *e, void *arg)
 	}
 	log_info("serf: %s: member %s %s", pool_label(p), e->node,
 	    what[e->type]);
+	if (!wan && e->type == SWIM_EV_JOIN && g->wan != NULL)
+		flood_join(g, e->node);
 	if (!wan && (e->type == SWIM_EV_JOIN || e->type == SWIM_EV_LEFT ||
 			e->type == SWIM_EV_FAILED || e->type == SWIM_EV_REAP))
 		save_snapshot(g);

@@ -755,6 +755,8 @@ handle(struct http_req *req, void *arg)
 		api_session(a, req, req->path + 12);
 	} else if (strcmp(req->path, "/v1/txn") == 0) {
 		api_txn(a, req);
+	} else if (strncmp(req->path, "/v1/coordinate/", 15) == 0) {
+		api_coordinate(a, req, req->path + 15);
 	} else if (strcmp(req->path, "/v1/operator/keyring") == 0) {
 		api_keyring(a, req);
 	} else if (strncmp(req->path, "/v1/agent/", 10) == 0) {

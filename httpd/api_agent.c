@@ -12,6 +12,7 @@
 
 #include "api_int.h"
 #include "jdec.h"
+#include "vivaldi.h"
 #include "xmalloc.h"
 
 enum { A_MEMBERS, A_JOIN, A_LEAVE, A_FORCE_LEAVE, A_FIRE, A_LIST };
@@ -581,4 +582,158 @@ api_keyring(struct api *a, struct http_req *req)
 	ipc_call(a->gossipd, IPC_GOSSIP_KEYRING, &q, API_IPC_TIMEOUT_MS,
 	    keyring_op_done, c);
 	jd_free(key_fields, &kb);
+}
+
+/* --------------------------------------------------------- coordinates */
+
+static void
+jw_coord(struct jw *w, const struct cdc_bytes *b)
+{
+	struct viv_coord c;
+	size_t i;
+
+	if (b->n == 0 || viv_decode(b->p, b->n, &c) < 0) {
+		jw_null(w);
+		return;
+	}
+	jw_obj_open(w);
+	jw_key(w, "Vec");
+	jw_arr_open(w);
+	for (i = 0; i < VIV_DIM; i++)
+		jw_double(w, c.vec[i]);
+	jw_arr_close(w);
+	jw_key(w, "Error");
+	jw_double(w, c.error);
+	jw_key(w, "Adjustment");
+	jw_double(w, c.adjustment);
+	jw_key(w, "Height");
+	jw_double(w, c.height);
+	jw_obj_close(w);
+}
+
+static void
+coord_nodes_done(int status, void *body, const char *errmsg, void *arg)
+{
+	struct call *c = arg;
+	struct ipc_members *rep = body;
+	struct jw w;
+	size_t i;
+
+	if (status < 0) {
+		gossip_error(c->req, status, errmsg);
+		call_free(c);
+		return;
+	}
+	jw_init(&w, c->pretty);
+	jw_arr_open(&w);
+	for (i = 0; i < rep->members.n; i++) {
+		const struct ipc_member *m =
+		    (const struct ipc_member *)rep->members.v + i;
+
+		if (m->coord.n == 0 || m->status != GOSSIP_ALIVE)
+			continue;
+		jw_obj_open(&w);
+		jw_key(&w, "Node");
+		jw_str(&w, m->name);
+		jw_key(&w, "Segment");
+		jw_str(&w, "");
+		jw_key(&w, "Partition");
+		jw_str(&w, "default");
+		jw_key(&w, "Coord");
+		jw_coord(&w, &m->coord);
+		jw_obj_close(&w);
+	}
+	jw_arr_close(&w);
+	respond_json(c->req, &w, 1, true, 0);
+	call_free(c);
+}
+
+static int
+cmp_member_dc(const void *a, const void *b)
+{
+	const struct ipc_member *x = a, *y = b;
+
+	return strcmp(x->name, y->name);
+}
+
+static void
+coord_dcs_done(int status, void *body, const char *errmsg, void *arg)
+{
+	struct call *c = arg;
+	struct ipc_members *rep = body;
+	struct ipc_member *ms;
+	struct jw w;
+	size_t i, k;
+
+	(void)errmsg;
+	jw_init(&w, c->pretty);
+	jw_arr_open(&w);
+	if (status == 0 && rep->members.n > 0) {
+		/* group by datacenter (names are node.dc) */
+		ms = rep->members.v;
+		qsort(ms, rep->members.n, sizeof(*ms), cmp_member_dc);
+		for (i = 0; i < rep->members.n; i = k) {
+			const char *dot = strrchr(ms[i].name, '.');
+			const char *dc = dot ? dot + 1 : "";
+
+			jw_obj_open(&w);
+			jw_key(&w, "Datacenter");
+			jw_str(&w, dc);
+			jw_key(&w, "AreaID");
+			jw_str(&w, "wan");
+			jw_key(&w, "Coordinates");
+			jw_arr_open(&w);
+			for (k = i; k < rep->members.n; k++) {
+				const char *d2 = strrchr(ms[k].name, '.');
+
+				if (strcmp(d2 ? d2 + 1 : "", dc) != 0)
+					break;
+				if (ms[k].status != GOSSIP_ALIVE ||
+				    ms[k].coord.n == 0)
+					continue;
+				jw_obj_open(&w);
+				jw_key(&w, "Node");
+				jw_str(&w, ms[k].name);
+				jw_key(&w, "Segment");
+				jw_str(&w, "");
+				jw_key(&w, "Coord");
+				jw_coord(&w, &ms[k].coord);
+				jw_obj_close(&w);
+			}
+			jw_arr_close(&w);
+			jw_obj_close(&w);
+		}
+	}
+	jw_arr_close(&w);
+	{
+		size_t len;
+		char *js = jw_finish(&w, &len);
+
+		http_respond(c->req, 200, "application/json", js, len, NULL);
+		free(js);
+	}
+	call_free(c);
+}
+
+void
+api_coordinate(struct api *a, struct http_req *req, const char *rest)
+{
+	struct ipc_pool_req q;
+	struct call *c;
+
+	if (!method_ok(req, "GET"))
+		return;
+	if (strcmp(rest, "nodes") == 0) {
+		q.wan = false;
+		c = call_new(a, req);
+		ipc_call(a->gossipd, IPC_GOSSIP_MEMBERS, &q,
+		    API_IPC_TIMEOUT_MS, coord_nodes_done, c);
+	} else if (strcmp(rest, "datacenters") == 0) {
+		q.wan = true;
+		c = call_new(a, req);
+		ipc_call(a->gossipd, IPC_GOSSIP_MEMBERS, &q,
+		    API_IPC_TIMEOUT_MS, coord_dcs_done, c);
+	} else {
+		http_respond(req, 404, NULL, "", 0, NULL);
+	}
 }

@@ -94,5 +94,6 @@ void api_txn(struct api *a, struct http_req *req);
 void api_agent(struct api *a, struct http_req *req, const char *rest);
 void api_event(struct api *a, struct http_req *req, const char *rest);
 void api_keyring(struct api *a, struct http_req *req);
+void api_coordinate(struct api *a, struct http_req *req, const char *rest);
 
 #endif

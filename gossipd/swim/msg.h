@@ -23,7 +23,8 @@ enum swim_msg_type {
 	SWIM_PING = 1,		/* seq, node (target), from, from_addr */
 	SWIM_INDIRECT_PING = 2, /* seq, node, addr (target's), from,
 				 * from_addr, nack (send nacks) */
-	SWIM_ACK = 3,		/* seq, from */
+	SWIM_ACK = 3,		/* seq, from, coord (the acker's Vivaldi
+				 * coordinate, for the prober's RTT) */
 	SWIM_NACK = 4,		/* seq, from */
 	SWIM_ALIVE = 5,		/* node, addr, incarnation, tags */
 	SWIM_SUSPECT = 6,	/* node, incarnation, from */
@@ -63,7 +64,8 @@ extern const struct cdc_msg_desc swim_member_state_desc;
 	F(S, 11, STR, char *, name, NULL)                                      \
 	F(S, 12, BYTES, struct cdc_bytes, payload, NULL)                       \
 	F(S, 13, MSGLIST, struct cdc_list, states, &swim_member_state_desc)    \
-	F(S, 14, BOOL, bool, join, NULL)
+	F(S, 14, BOOL, bool, join, NULL)                                       \
+	F(S, 15, BYTES, struct cdc_bytes, coord, NULL)
 CDC_STRUCT(swim_msg, SWIM_MSG)
 extern const struct cdc_msg_desc swim_msg_desc;
 

@@ -47,11 +47,12 @@ struct swim {
 		bool active, acked, indirect_sent;
 		char *target;
 		uint32_t seq;
-		uint64_t timeout_at, end_at;
+		uint64_t start, timeout_at, end_at;
 		unsigned nacks_expected, nacks;
 	} probe;
 	uint32_t seq;
 	unsigned awareness;
+	struct viv_client viv;
 	uint64_t next_probe, next_gossip, next_pushpull, next_reconnect;
 
 	struct relay *relays;
@@ -737,6 +738,7 @@ start_probe(struct swim *s, uint64_t now)
 	s->probe.active = true;
 	s->probe.target = xstrdup(t->name);
 	s->probe.seq = ++s->seq;
+	s->probe.start = now;
 	s->probe.timeout_at = now + scaled(s, s->o.probe_timeout);
 	s->probe.end_at = s->next_probe;
 	memset(&m, 0, sizeof(m));
@@ -844,12 +846,55 @@ probe_end(struct swim *s, uint64_t now)
 		declare(s, t, SWIM_SUSPECT, now); /* or confirm */
 }
 
+static double
+rnd_unit(void *arg)
+{
+	return (double)(rnd(arg) >> 11) / 9007199254740992.0;
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* observe_rtt - a direct ack: Vivaldi learns from the median of the last
+ * samples to this member (Serf's latency filter) */
 static void
-on_ack(struct swim *s, const struct swim_msg *a)
+observe_rtt(struct swim *s, const struct swim_msg *a, uint64_t now)
+{
+	struct swim_member *m = find(s, s->probe.target);
+	struct viv_coord other;
+	double sorted[VIV_FILTER];
+	size_t k;
+
+	if (m == NULL || a->coord.n == 0 ||
+	    viv_decode(a->coord.p, a->coord.n, &other) < 0)
+		return;
+	if (m->nrtt == VIV_FILTER)
+		memmove(m->rtt, m->rtt + 1, (VIV_FILTER - 1) * sizeof(double));
+	else
+		m->nrtt++;
+	m->rtt[m->nrtt - 1] = (double)(now - s->probe.start) / 1000.0;
+	memcpy(sorted, m->rtt, m->nrtt * sizeof(double));
+	qsort(sorted, m->nrtt, sizeof(double), cmp_double);
+	k = m->nrtt / 2;
+	m->coord = other;
+	m->has_coord = true;
+	viv_update(&s->viv, &other, sorted[k] > 0 ? sorted[k] : 1e-4,
+	    rnd_unit, s);
+}
+
+static void
+on_ack(struct swim *s, const struct swim_msg *a, uint64_t now)
 {
 	size_t i;
 
 	if (s->probe.active && a->seq == s->probe.seq) {
+		if (!s->probe.acked && !s->probe.indirect_sent)
+			observe_rtt(s, a, now);
 		s->probe.acked = true;
 		return;
 	}
@@ -879,10 +924,15 @@ on_ping(struct swim *s, const char *src, const struct swim_msg *p,
 
 	if (strcmp(p->node, s->name) != 0)
 		return; /* meant for a member that was here before */
+	uint8_t coord[VIV_WIRE_LEN];
+
 	memset(&m, 0, sizeof(m));
 	m.type = SWIM_ACK;
 	m.seq = p->seq;
 	m.from = s->name;
+	viv_encode(&s->viv.c, coord);
+	m.coord.p = coord;
+	m.coord.n = sizeof(coord);
 	if (tcp && reply)
 		*reply = m;
 	else
@@ -957,7 +1007,7 @@ handle(struct swim *s, const char *src, const struct swim_msg *m, bool tcp,
 		on_indirect(s, src, m, now);
 		break;
 	case SWIM_ACK:
-		on_ack(s, m);
+		on_ack(s, m, now);
 		break;
 	case SWIM_NACK:
 		if (s->probe.active && m->seq == s->probe.seq)
@@ -1319,6 +1369,7 @@ swim_new(const struct swim_options *o, uint64_t now)
 			   rnd(s) % (s->o.pushpull_interval / 2 + 1);
 	s->next_reconnect = now + s->o.reconnect_interval;
 	s->event_clock = 1;
+	viv_init(&s->viv);
 	return s;
 }
 
@@ -1409,6 +1460,12 @@ uint64_t
 swim_event_ltime(const struct swim *s)
 {
 	return s->event_clock;
+}
+
+const struct viv_coord *
+swim_coord(const struct swim *s)
+{
+	return &s->viv.c;
 }
 
 const char *

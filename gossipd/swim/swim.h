@@ -25,6 +25,7 @@
 
 #include "buf.h"
 #include "msg.h"
+#include "vivaldi.h"
 
 struct swim_options {
 	const char *name; /* this member's name (unique in the pool) */
@@ -51,6 +52,11 @@ struct swim_member {
 	unsigned susp_k;
 	char **confirm;
 	size_t nconfirm;
+	/* network coordinate, from its acks to our probes */
+	struct viv_coord coord;
+	bool has_coord;
+	double rtt[VIV_FILTER];
+	size_t nrtt;
 };
 
 enum swim_event_type {
@@ -126,5 +132,7 @@ unsigned swim_awareness(const struct swim *s); /* Lifeguard score */
 size_t swim_num_alive(const struct swim *s);
 uint64_t swim_event_ltime(const struct swim *s);
 const char *swim_state_name(enum swim_state st);
+/* swim_coord - this member's network coordinate */
+const struct viv_coord *swim_coord(const struct swim *s);
 
 #endif
