@@ -129,6 +129,9 @@ enum raft_cmd_op {
 	RAFT_OP_SESSION_CREATE = 9, /* sess (its id chosen by the proposer) */
 	RAFT_OP_SESSION_DESTROY = 10, /* session: invalidate (behavior) */
 	RAFT_OP_TXN = 11,	    /* ops, all or nothing */
+	RAFT_OP_CATALOG_REGISTER = 12, /* cnode (upsert), ccheck if set */
+	RAFT_OP_CATALOG_DEREGISTER = 13, /* key: node; ccheck.check_id: only
+					  * that check */
 };
 
 /* why a command did not take effect (ipc_raft_result.err) */
@@ -139,7 +142,39 @@ enum raft_cmd_err {
 	RAFT_ERR_INVALID = 3,	    /* malformed command */
 	RAFT_ERR_TXN = 4,	    /* txn rolled back: see errors */
 	RAFT_ERR_LOCK_DELAY = 5,    /* acquire refused during lock-delay */
+	RAFT_ERR_NO_NODE = 6,	    /* session: node not registered */
+	RAFT_ERR_CHECK_CRITICAL = 7, /* session: a bound check is critical */
 };
+
+/* a catalog node; meta and tagged addresses as "k=v" */
+#define IPC_NODE(F, S)                                                         \
+	F(S, 1, STR, char *, node, NULL)                                       \
+	F(S, 2, STR, char *, id, NULL)                                         \
+	F(S, 3, STR, char *, address, NULL)                                    \
+	F(S, 4, STR, char *, datacenter, NULL)                                 \
+	F(S, 5, STRLIST, struct cdc_strlist, meta, NULL)                       \
+	F(S, 6, STRLIST, struct cdc_strlist, tagged_addresses, NULL)           \
+	F(S, 7, U64, uint64_t, create_index, NULL)                             \
+	F(S, 8, U64, uint64_t, modify_index, NULL)
+CDC_STRUCT(ipc_node, IPC_NODE)
+extern const struct cdc_msg_desc ipc_node_desc;
+
+/* a health check in the catalog; status passing/warning/critical */
+#define IPC_CHECK(F, S)                                                        \
+	F(S, 1, STR, char *, node, NULL)                                       \
+	F(S, 2, STR, char *, check_id, NULL)                                   \
+	F(S, 3, STR, char *, name, NULL)                                       \
+	F(S, 4, STR, char *, status, NULL)                                     \
+	F(S, 5, STR, char *, notes, NULL)                                      \
+	F(S, 6, STR, char *, output, NULL)                                     \
+	F(S, 7, STR, char *, service_id, NULL)                                 \
+	F(S, 8, STR, char *, service_name, NULL)                               \
+	F(S, 9, STRLIST, struct cdc_strlist, service_tags, NULL)               \
+	F(S, 10, STR, char *, type, NULL)                                      \
+	F(S, 11, U64, uint64_t, create_index, NULL)                            \
+	F(S, 12, U64, uint64_t, modify_index, NULL)
+CDC_STRUCT(ipc_check, IPC_CHECK)
+extern const struct cdc_msg_desc ipc_check_desc;
 
 /* a session as Consul shows it; also the stored form.  lock_delay in ns;
  * ttl as the client gave it ("30s"), ttl_ms parsed. */
@@ -188,7 +223,9 @@ extern const struct cdc_msg_desc ipc_txn_error_desc;
 	F(S, 7, U64, uint64_t, cas, NULL)                                      \
 	F(S, 8, STR, char *, session, NULL)                                    \
 	F(S, 9, MSG, struct ipc_session, sess, &ipc_session_desc)              \
-	F(S, 10, MSGLIST, struct cdc_list, ops, &ipc_txn_op_desc)
+	F(S, 10, MSGLIST, struct cdc_list, ops, &ipc_txn_op_desc)              \
+	F(S, 11, MSG, struct ipc_node, cnode, &ipc_node_desc)                  \
+	F(S, 12, MSG, struct ipc_check, ccheck, &ipc_check_desc)
 CDC_STRUCT(ipc_raft_cmd, IPC_RAFT_CMD)
 extern const struct cdc_msg_desc ipc_raft_cmd_desc;
 
@@ -276,6 +313,24 @@ extern const struct cdc_msg_desc ipc_session_read_desc;
 	F(S, 4, MSGLIST, struct cdc_list, sessions, &ipc_session_desc)
 CDC_STRUCT(ipc_session_read_reply, IPC_SESSION_READ_REPLY)
 extern const struct cdc_msg_desc ipc_session_read_reply_desc;
+
+/* IPC_CATALOG_READ: what "nodes" (all, or node), "checks" (all, or a
+ * node's) */
+#define IPC_CATALOG_READ(F, S)                                                 \
+	F(S, 1, U32, uint32_t, mode, NULL)                                     \
+	F(S, 2, STR, char *, what, NULL)                                       \
+	F(S, 3, STR, char *, node, NULL)
+CDC_STRUCT(ipc_catalog_read, IPC_CATALOG_READ)
+extern const struct cdc_msg_desc ipc_catalog_read_desc;
+
+#define IPC_CATALOG_REPLY(F, S)                                                \
+	F(S, 1, U64, uint64_t, index, NULL)                                    \
+	F(S, 2, BOOL, bool, known_leader, NULL)                                \
+	F(S, 3, U64, uint64_t, last_contact_ms, NULL)                          \
+	F(S, 4, MSGLIST, struct cdc_list, nodes, &ipc_node_desc)               \
+	F(S, 5, MSGLIST, struct cdc_list, checks, &ipc_check_desc)
+CDC_STRUCT(ipc_catalog_reply, IPC_CATALOG_REPLY)
+extern const struct cdc_msg_desc ipc_catalog_reply_desc;
 
 /* IPC_RAFT_REMOVE_PEER: operator raft remove-peer, by id or address */
 #define IPC_RAFT_REMOVE(F, S)                                                  \
@@ -390,6 +445,8 @@ extern const struct cdc_msg_desc ipc_keyring_reply_desc;
 	    "raftd: remove a server from the Raft configuration")              \
 	X(IPC_RAFT_CLUSTER_STATE, 0x0107, ipc_empty, ipc_raft_state,          \
 	    "raftd: as IPC_RAFT_STATE, but a client asks one of its servers")  \
+	X(IPC_CATALOG_READ, 0x0108, ipc_catalog_read, ipc_catalog_reply,      \
+	    "raftd: read catalog nodes and checks with a mode")                \
 	X(IPC_SESSION_READ, 0x0105, ipc_session_read,                         \
 	    ipc_session_read_reply,                                            \
 	    "raftd: read sessions (one, a node's, all) with a mode")           \

@@ -755,6 +755,10 @@ handle(struct http_req *req, void *arg)
 		api_session(a, req, req->path + 12);
 	} else if (strcmp(req->path, "/v1/txn") == 0) {
 		api_txn(a, req);
+	} else if (strncmp(req->path, "/v1/catalog/", 12) == 0) {
+		api_catalog(a, req, req->path + 12);
+	} else if (strncmp(req->path, "/v1/health/", 11) == 0) {
+		api_health(a, req, req->path + 11);
 	} else if (strncmp(req->path, "/v1/coordinate/", 15) == 0) {
 		api_coordinate(a, req, req->path + 15);
 	} else if (strcmp(req->path, "/v1/operator/keyring") == 0) {

@@ -49,6 +49,7 @@ struct call {
 	struct ipc_kv_read q;
 	struct ipc_session_read sq;
 	struct ipc_event_list eq;
+	struct ipc_catalog_read cq;
 	bool gossip; /* rq goes to gossipd */
 	/* blocking query (?index=&wait=): parked until the table moves past
 	 * `index` (for the key or prefix, for kv), or the wait ends */
@@ -94,6 +95,8 @@ void api_txn(struct api *a, struct http_req *req);
 void api_agent(struct api *a, struct http_req *req, const char *rest);
 void api_event(struct api *a, struct http_req *req, const char *rest);
 void api_keyring(struct api *a, struct http_req *req);
+void api_catalog(struct api *a, struct http_req *req, const char *rest);
+void api_health(struct api *a, struct http_req *req, const char *rest);
 void api_coordinate(struct api *a, struct http_req *req, const char *rest);
 
 #endif

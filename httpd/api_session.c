@@ -221,7 +221,11 @@ create_done(int status, void *body, const char *errmsg, void *arg)
 		(*c->api->c_errors)++;
 		respond_ipc_error(c->req, status, errmsg);
 	} else if (!res->ok) {
-		http_respond_text(c->req, 500, "session could not be created");
+		const struct ipc_txn_error *e = res->errors.v;
+
+		http_respond_text(c->req, 500,
+		    res->errors.n > 0 && e->what ? e->what
+						 : "session could not be created");
 	} else {
 		jw_init(&w, c->pretty);
 		jw_obj_open(&w);
@@ -327,8 +331,10 @@ create(struct api *a, struct http_req *req)
 		if (sc->id && *sc->id)
 			strlist_add(&s->service_checks, sc->id);
 	}
-	/* TODO(issue 6): with the catalog, refuse an unknown node or a
-	 * bound check that is critical, and invalidate on critical */
+	/* raftd refuses an unknown node or a bound check that is missing or
+	 * critical ("Missing node registration", "Check 'x' is in critical
+	 * state"), and invalidates the session when a bound check goes
+	 * critical */
 	c = call_new(a, req);
 	c->arg = xstrdup(id);
 	cmd.op = RAFT_OP_SESSION_CREATE;

@@ -16,6 +16,9 @@
 #define T_DEDUP "dedup"
 #define T_SESSIONS "sessions"
 #define T_LOCKS "sesslocks" /* session id NUL key -> "" */
+#define T_NODES "nodes"
+#define T_CHECKS "checks" /* node NUL check id -> struct ipc_check */
+#define NAME_MAX_LEN 255   /* node names and check ids */
 
 /* what one command is being applied with */
 struct actx {
@@ -475,6 +478,90 @@ kv_delete_tree(struct actx *a, const char *prefix)
 
 /* ------------------------------------------------------------ sessions */
 
+static void
+txn_error(struct ipc_raft_result *res, size_t i, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static size_t
+check_key(char *out, const char *node, const char *check_id)
+{
+	size_t nl = strlen(node), cl = check_id ? strlen(check_id) : 0;
+
+	memcpy(out, node, nl);
+	out[nl] = '\0';
+	if (cl)
+		memcpy(out + nl + 1, check_id, cl);
+	return nl + 1 + cl;
+}
+
+static bool
+name_ok(const char *s)
+{
+	return s != NULL && *s != '\0' && strlen(s) <= NAME_MAX_LEN;
+}
+
+static int
+get_check(struct store_txn *t, const char *node, const char *check_id,
+    struct ipc_check *c)
+{
+	char k[2 * NAME_MAX_LEN + 2];
+	const void *v;
+	size_t vlen;
+	int r;
+
+	memset(c, 0, sizeof(*c));
+	if (!name_ok(node) || !name_ok(check_id))
+		return -ENOENT;
+	r = store_state_get(t, T_CHECKS, k, check_key(k, node, check_id), &v,
+	    &vlen);
+	if (r < 0)
+		return r;
+	return cdc_decode(&ipc_check_desc, v, vlen, c, NULL) < 0 ? -EUCLEAN
+								 : 0;
+}
+
+/* session_checks_ok - Consul refuses a session on an unknown node or
+ * with a bound check that is missing or critical */
+static int
+session_checks_ok(struct actx *a, const struct ipc_session *s, uint32_t *why)
+{
+	const void *v;
+	size_t vlen, i;
+	int r;
+
+	if (!name_ok(s->node) ||
+	    (r = store_state_get(a->t, T_NODES, s->node, strlen(s->node), &v,
+		 &vlen)) == -ENOENT) {
+		*why = RAFT_ERR_NO_NODE;
+		txn_error(a->res, 0, "Missing node registration");
+		return 0;
+	}
+	if (r < 0)
+		return r;
+	for (i = 0; i < s->node_checks.n; i++) {
+		struct ipc_check c;
+
+		r = get_check(a->t, s->node, s->node_checks.v[i], &c);
+		if (r == -ENOENT) {
+			*why = RAFT_ERR_CHECK_CRITICAL;
+			txn_error(a->res, 0, "Missing check '%s' registration",
+			    s->node_checks.v[i]);
+			return 0;
+		}
+		if (r < 0)
+			return r;
+		if (c.status && strcmp(c.status, "critical") == 0) {
+			*why = RAFT_ERR_CHECK_CRITICAL;
+			txn_error(a->res, 0, "Check '%s' is in critical state",
+			    s->node_checks.v[i]);
+		}
+		cdc_free(&ipc_check_desc, &c);
+		if (*why != RAFT_ERR_NONE)
+			return 0;
+	}
+	return 0;
+}
+
 static int
 session_create(struct actx *a, const struct ipc_session *in, uint32_t *why)
 {
@@ -495,6 +582,8 @@ session_create(struct actx *a, const struct ipc_session *in, uint32_t *why)
 		return 0;
 	}
 	if (r != -ENOENT)
+		return r;
+	if ((r = session_checks_ok(a, in, why)) < 0 || *why != RAFT_ERR_NONE)
 		return r;
 	s = *in;
 	s.create_index = a->index;
@@ -595,11 +684,249 @@ session_destroy(struct actx *a, const char *sid)
 	return r < 0 ? r : 0;
 }
 
-/* ---------------------------------------------------------- transactions */
+/* ------------------------------------------------------------- catalog */
 
-static void
-txn_error(struct ipc_raft_result *res, size_t i, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+struct sess_ids {
+	char **ids;
+	size_t n;
+	const char *node, *check_id;
+};
+
+static int
+collect_sessions(void *arg, const void *k, size_t klen, const void *v,
+    size_t vlen)
+{
+	struct sess_ids *c = arg;
+	struct ipc_session s;
+	size_t i;
+	bool hit = false;
+
+	(void)k;
+	(void)klen;
+	memset(&s, 0, sizeof(s));
+	if (cdc_decode(&ipc_session_desc, v, vlen, &s, NULL) < 0)
+		return 0;
+	if (s.node && strcmp(s.node, c->node) == 0) {
+		if (c->check_id == NULL)
+			hit = true;
+		for (i = 0; !hit && i < s.node_checks.n; i++)
+			hit = strcmp(s.node_checks.v[i], c->check_id) == 0;
+	}
+	if (hit) {
+		c->ids = xreallocarray(c->ids, c->n + 1, sizeof(char *));
+		c->ids[c->n++] = xstrdup(s.id);
+	}
+	cdc_free(&ipc_session_desc, &s);
+	return 0;
+}
+
+/* invalidate - destroy the sessions of node (bound to check_id, or all) */
+static int
+invalidate(struct actx *a, const char *node, const char *check_id)
+{
+	struct sess_ids c = {NULL, 0, node, check_id};
+	size_t i;
+	int r;
+
+	r = store_state_iterate(a->t, T_SESSIONS, "", 0, collect_sessions, &c);
+	for (i = 0; r >= 0 && i < c.n; i++)
+		r = session_destroy(a, c.ids[i]);
+	for (i = 0; i < c.n; i++)
+		free(c.ids[i]);
+	free(c.ids);
+	return r < 0 ? r : 0;
+}
+
+static bool
+strlist_eq(const struct cdc_strlist *x, const struct cdc_strlist *y)
+{
+	size_t i;
+
+	if (x->n != y->n)
+		return false;
+	for (i = 0; i < x->n; i++)
+		if (strcmp(x->v[i], y->v[i]) != 0)
+			return false;
+	return true;
+}
+
+static bool
+str_eq(const char *x, const char *y)
+{
+	return strcmp(x ? x : "", y ? y : "") == 0;
+}
+
+static int
+put_enc(struct actx *a, const char *table, const void *k, size_t klen,
+    const struct cdc_msg_desc *d, const void *msg)
+{
+	struct buf b = BUF_INIT;
+	int r;
+
+	cdc_encode(&b, d, msg);
+	r = store_state_put(a->t, table, k, klen, b.data ? b.data : (uint8_t *)"",
+	    b.len);
+	buf_free(&b);
+	return r;
+}
+
+static int
+catalog_register(struct actx *a, const struct ipc_raft_cmd *c, uint32_t *why)
+{
+	const struct ipc_node *in = &c->cnode;
+	struct ipc_node old, nn;
+	const void *v;
+	size_t vlen;
+	int r;
+
+	*why = RAFT_ERR_NONE;
+	if (!name_ok(in->node)) {
+		*why = RAFT_ERR_INVALID;
+		return 0;
+	}
+	memset(&old, 0, sizeof(old));
+	r = store_state_get(a->t, T_NODES, in->node, strlen(in->node), &v,
+	    &vlen);
+	if (r < 0 && r != -ENOENT)
+		return r;
+	if (r == 0 && cdc_decode(&ipc_node_desc, v, vlen, &old, NULL) < 0)
+		return -EUCLEAN;
+	if (r == -ENOENT || !str_eq(old.id, in->id) ||
+	    !str_eq(old.address, in->address) ||
+	    !str_eq(old.datacenter, in->datacenter) ||
+	    !strlist_eq(&old.meta, &in->meta) ||
+	    !strlist_eq(&old.tagged_addresses, &in->tagged_addresses)) {
+		nn = *in;
+		nn.create_index = r == 0 ? old.create_index : a->index;
+		nn.modify_index = a->index;
+		r = put_enc(a, T_NODES, in->node, strlen(in->node),
+		    &ipc_node_desc, &nn);
+		if (r == 0)
+			r = bump_index(a, T_NODES);
+		if (r == 0)
+			fx_change(a, T_NODES, in->node, false);
+	} else {
+		r = 0;
+	}
+	cdc_free(&ipc_node_desc, &old);
+	if (r < 0 || c->ccheck.check_id == NULL || *c->ccheck.check_id == '\0')
+		return r;
+	{
+		const struct ipc_check *ic = &c->ccheck;
+		struct ipc_check oc, nc;
+		char k[2 * NAME_MAX_LEN + 2];
+		const char *status = ic->status && *ic->status ? ic->status
+							       : "critical";
+		bool was_critical;
+
+		if (!name_ok(ic->check_id)) {
+			*why = RAFT_ERR_INVALID;
+			return 0;
+		}
+		r = get_check(a->t, in->node, ic->check_id, &oc);
+		if (r < 0 && r != -ENOENT)
+			return r;
+		was_critical = r == 0 && str_eq(oc.status, "critical");
+		if (r == 0 && str_eq(oc.status, status) &&
+		    str_eq(oc.name, ic->name) && str_eq(oc.output, ic->output) &&
+		    str_eq(oc.notes, ic->notes) &&
+		    str_eq(oc.service_id, ic->service_id)) {
+			cdc_free(&ipc_check_desc, &oc);
+			return 0; /* nothing new */
+		}
+		nc = *ic;
+		nc.node = in->node;
+		nc.status = (char *)status;
+		nc.create_index = r == 0 ? oc.create_index : a->index;
+		nc.modify_index = a->index;
+		r = put_enc(a, T_CHECKS, k, check_key(k, in->node, ic->check_id),
+		    &ipc_check_desc, &nc);
+		cdc_free(&ipc_check_desc, &oc);
+		if (r == 0)
+			r = bump_index(a, T_CHECKS);
+		if (r == 0)
+			fx_change(a, T_CHECKS, in->node, false);
+		/* a check gone critical invalidates the sessions bound to it */
+		if (r == 0 && strcmp(status, "critical") == 0 && !was_critical)
+			r = invalidate(a, in->node, ic->check_id);
+	}
+	return r;
+}
+
+static int
+collect_check_keys(void *arg, const void *k, size_t klen, const void *v,
+    size_t vlen)
+{
+	struct held_ctx *c = arg;
+
+	(void)v;
+	(void)vlen;
+	c->keys = xreallocarray(c->keys, c->n + 1, sizeof(*c->keys));
+	c->keys[c->n] = xmalloc(klen + 1);
+	memcpy(c->keys[c->n], k, klen);
+	c->keys[c->n][klen] = '\0'; /* node NUL id: node string + id after */
+	c->n++;
+	return 0;
+}
+
+static int
+catalog_deregister(struct actx *a, const struct ipc_raft_cmd *c,
+    uint32_t *why)
+{
+	const char *node = c->key, *cid = c->ccheck.check_id;
+	struct held_ctx hc = {NULL, 0};
+	char k[2 * NAME_MAX_LEN + 2];
+	size_t i, plen;
+	int r;
+
+	*why = RAFT_ERR_NONE;
+	if (!name_ok(node) || (cid && *cid && !name_ok(cid))) {
+		*why = RAFT_ERR_INVALID;
+		return 0;
+	}
+	if (cid && *cid) {
+		r = store_state_del(a->t, T_CHECKS, k, check_key(k, node, cid));
+		if (r == -ENOENT)
+			return 0;
+		if (r == 0)
+			r = bump_index(a, T_CHECKS);
+		if (r == 0) {
+			fx_change(a, T_CHECKS, node, false);
+			r = invalidate(a, node, cid);
+		}
+		return r;
+	}
+	/* the whole node: its checks, its sessions, the node */
+	plen = check_key(k, node, NULL);
+	r = store_state_iterate(a->t, T_CHECKS, k, plen, collect_check_keys,
+	    &hc);
+	for (i = 0; r >= 0 && i < hc.n; i++) {
+		size_t kl = strlen(node) + 1 + strlen(hc.keys[i] + strlen(node) + 1);
+
+		r = store_state_del(a->t, T_CHECKS, hc.keys[i], kl);
+	}
+	for (i = 0; i < hc.n; i++)
+		free(hc.keys[i]);
+	free(hc.keys);
+	if (r >= 0)
+		r = invalidate(a, node, NULL);
+	if (r >= 0) {
+		r = store_state_del(a->t, T_NODES, node, strlen(node));
+		if (r == -ENOENT)
+			r = 0;
+	}
+	if (r >= 0)
+		r = bump_index(a, T_NODES);
+	if (r >= 0)
+		r = bump_index(a, T_CHECKS);
+	if (r >= 0) {
+		fx_change(a, T_NODES, node, false);
+		fx_change(a, T_CHECKS, node, false);
+	}
+	return r < 0 ? r : 0;
+}
+
+/* ---------------------------------------------------------- transactions */
 
 static void
 txn_error(struct ipc_raft_result *res, size_t i, const char *fmt, ...)
@@ -807,6 +1134,12 @@ apply_cmd(struct actx *a, const struct ipc_raft_cmd *c)
 			why = RAFT_ERR_INVALID;
 		else
 			r = session_destroy(a, c->session);
+		break;
+	case RAFT_OP_CATALOG_REGISTER:
+		r = catalog_register(a, c, &why);
+		break;
+	case RAFT_OP_CATALOG_DEREGISTER:
+		r = catalog_deregister(a, c, &why);
 		break;
 	case RAFT_OP_TXN:
 		if (c->ops.n > FSM_TXN_MAX_OPS) {
@@ -1063,6 +1396,87 @@ fsm_session_read(struct store *st, const char *id, const char *node,
 		r = c.err;
 	if (r < 0)
 		return errbuf_set(eb, r, "state: reading sessions: %s",
+		    strerror(-r));
+	if (rep->index == 0)
+		rep->index = 1;
+	return 0;
+}
+
+struct cat_ctx {
+	struct ipc_catalog_reply *rep;
+	bool checks;
+	int err;
+};
+
+static int
+add_catalog(void *arg, const void *k, size_t klen, const void *v,
+    size_t vlen)
+{
+	struct cat_ctx *c = arg;
+	struct cdc_list *l = c->checks ? &c->rep->checks : &c->rep->nodes;
+	const struct cdc_msg_desc *d = c->checks ? &ipc_check_desc
+						 : &ipc_node_desc;
+	void *e;
+
+	(void)k;
+	(void)klen;
+	l->v = xreallocarray(l->v, l->n + 1, d->size);
+	e = (char *)l->v + l->n * d->size;
+	memset(e, 0, d->size);
+	if (cdc_decode(d, v, vlen, e, NULL) < 0) {
+		c->err = -EUCLEAN;
+		return 1;
+	}
+	l->n++;
+	return 0;
+}
+
+int
+fsm_catalog_read(struct store *st, const char *what, const char *node,
+    struct ipc_catalog_reply *rep, struct errbuf *eb)
+{
+	struct store_read *rd;
+	struct cat_ctx c = {rep, false, 0};
+	char k[2 * NAME_MAX_LEN + 2];
+	const void *v;
+	size_t vlen;
+	int r = 0;
+
+	if ((r = store_state_read_begin(st, &rd)) < 0)
+		return errbuf_set(eb, r, "state: read: %s", strerror(-r));
+	rep->index = read_index(rd, T_NODES);
+	if (read_index(rd, T_CHECKS) > rep->index)
+		rep->index = read_index(rd, T_CHECKS);
+	if (what && strcmp(what, "checks") == 0) {
+		c.checks = true;
+		if (node && *node) {
+			if (name_ok(node))
+				r = store_state_read_iterate(rd, T_CHECKS, k,
+				    check_key(k, node, NULL), add_catalog, &c);
+		} else {
+			r = store_state_read_iterate(rd, T_CHECKS, "", 0,
+			    add_catalog, &c);
+		}
+	} else if (node && *node) {
+		r = -ENOENT;
+		if (name_ok(node))
+			r = store_state_read_get(rd, T_NODES, node, strlen(node),
+			    &v, &vlen);
+		if (r == 0)
+			add_catalog(&c, node, strlen(node), v, vlen);
+		else if (r == -ENOENT)
+			r = 0;
+	} else {
+		r = store_state_read_iterate(rd, T_NODES, "", 0, add_catalog,
+		    &c);
+	}
+	if (r > 0)
+		r = 0;
+	store_state_read_end(rd);
+	if (r == 0 && c.err)
+		r = c.err;
+	if (r < 0)
+		return errbuf_set(eb, r, "state: reading the catalog: %s",
 		    strerror(-r));
 	if (rep->index == 0)
 		rep->index = 1;

@@ -3,7 +3,8 @@
  *
  * Tables: "kv" (key -> struct ipc_kv_row encoded without its key),
  * "sessions" (id -> struct ipc_session), "sesslocks" (session id, NUL,
- * key -> "": the keys a session holds),
+ * key -> "": the keys a session holds), "nodes" (name -> struct
+ * ipc_node), "checks" (node, NUL, check id -> struct ipc_check),
  * "index" (table name -> u64 big-endian: the table's last modify index,
  * Consul's X-Consul-Index), "dedup" (client id, u64 BE -> the last seq
  * applied for that client and its result), so a resent command is
@@ -73,6 +74,11 @@ int fsm_kv_read(struct store *st, const char *key, int recurse,
  * (node != NULL), or all, and the sessions table's index (>= 1). */
 int fsm_session_read(struct store *st, const char *id, const char *node,
     struct ipc_session_read_reply *rep, struct errbuf *eb);
+
+/* fsm_catalog_read - what "nodes" (all, or node) or "checks" (all, or a
+ * node's), and the catalog's index (max of nodes and checks, >= 1). */
+int fsm_catalog_read(struct store *st, const char *what, const char *node,
+    struct ipc_catalog_reply *rep, struct errbuf *eb);
 
 /* fsm_encode_cmd - a command as the data of a log entry. */
 void fsm_encode_cmd(const struct ipc_raft_cmd *cmd, struct buf *b);

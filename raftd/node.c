@@ -86,6 +86,7 @@ struct node {
 	struct sessions *sess; /* TTL clocks, lock-delays */
 	struct ipc_client *gossipd; /* the LAN members: servers to know */
 	struct ipc_sub *gevents;
+	bool reconcile_soon;
 	uint64_t id;
 	char addr[RAFT_ADDR_LEN];
 	struct peer *peers;
@@ -351,6 +352,13 @@ serve_read(struct job *j)
 		r = fsm_session_read(n->st, rq->id, rq->node, sr, &eb);
 		sr->known_leader = raft_leader(n->raft) != RAFT_NONE;
 		sr->last_contact_ms = last_contact_ms(n);
+	} else if (j->type == IPC_CATALOG_READ) {
+		struct ipc_catalog_read *rq = j->body;
+		struct ipc_catalog_reply *cr = rep;
+
+		r = fsm_catalog_read(n->st, rq->what, rq->node, cr, &eb);
+		cr->known_leader = raft_leader(n->raft) != RAFT_NONE;
+		cr->last_contact_ms = last_contact_ms(n);
 	} else {
 		struct ipc_kv_read *rq = j->body;
 		struct ipc_kv_read_reply *kr = rep;
@@ -375,6 +383,8 @@ read_mode(const struct job *j)
 {
 	if (j->type == IPC_SESSION_READ)
 		return ((const struct ipc_session_read *)j->body)->mode;
+	if (j->type == IPC_CATALOG_READ)
+		return ((const struct ipc_catalog_read *)j->body)->mode;
 	return ((const struct ipc_kv_read *)j->body)->mode;
 }
 
@@ -536,6 +546,7 @@ dispatch(struct job *j)
 		break;
 	case IPC_KV_READ:
 	case IPC_SESSION_READ:
+	case IPC_CATALOG_READ:
 		do_read(j);
 		break;
 	case IPC_SESSION_RENEW:
@@ -822,6 +833,7 @@ transport_recv(struct transport *t, uint64_t from, uint8_t kind,
 		} else if (ti != NULL && (type == IPC_RAFT_APPLY ||
 					     type == IPC_KV_READ ||
 					     type == IPC_SESSION_READ ||
+					     type == IPC_CATALOG_READ ||
 					     type == IPC_SESSION_RENEW ||
 					     type == IPC_RAFT_CLUSTER_STATE ||
 					     type == IPC_RAFT_REMOVE_PEER)) {
@@ -1242,8 +1254,10 @@ log_role_change(struct node *n)
 		    (unsigned long long)raft_term(n->raft));
 	if (role == RAFT_LEADER && n->last_role != RAFT_LEADER) {
 		log_info("consul: cluster leadership acquired");
-		/* a new leader gives every session its full TTL again */
+		/* a new leader gives every session its full TTL again, and
+		 * brings the catalog in step with gossip */
 		sessions_restart(n->sess, ev_now(n->loop));
+		n->reconcile_soon = true;
 	}
 	if (leader != n->last_leader && leader != RAFT_NONE &&
 	    role != RAFT_LEADER)
@@ -1510,6 +1524,126 @@ gossip_member(struct node *n, const struct ipc_member *m)
 	}
 }
 
+/* propose - a command of the leader's own (no client waits for it) */
+static void
+propose(struct node *n, const struct ipc_raft_cmd *c)
+{
+	struct buf b = BUF_INIT;
+	uint64_t index, term;
+
+	fsm_encode_cmd(c, &b);
+	if (raft_propose(n->raft, b.data, b.len, &index, &term) == 0)
+		(*n->c_proposed)++;
+	buf_free(&b);
+}
+
+/* reconcile_member - the leader keeps the catalog in step with the LAN
+ * pool, as Consul's does: a live member is registered with a passing
+ * serfHealth check, a failed one's check goes critical (invalidating the
+ * sessions bound to it), one that left or was reaped is deregistered. */
+static void
+reconcile_member(struct node *n, const struct ipc_member *m)
+{
+	struct ipc_catalog_reply cat;
+	struct ipc_raft_cmd c;
+	struct errbuf eb;
+	const char *want, *id = member_tag(m, "id");
+	const struct ipc_check *serf = NULL;
+	const struct ipc_node *cn = NULL;
+	size_t i;
+
+	if (m->wan || m->name == NULL || n->stalled ||
+	    raft_role(n->raft) != RAFT_LEADER)
+		return;
+	memset(&cat, 0, sizeof(cat));
+	if (fsm_catalog_read(n->st, "nodes", m->name, &cat, &eb) < 0 ||
+	    fsm_catalog_read(n->st, "checks", m->name, &cat, &eb) < 0) {
+		cdc_free(&ipc_catalog_reply_desc, &cat);
+		return;
+	}
+	if (cat.nodes.n > 0)
+		cn = cat.nodes.v;
+	for (i = 0; i < cat.checks.n; i++)
+		if (strcmp(((struct ipc_check *)cat.checks.v)[i].check_id,
+			"serfHealth") == 0)
+			serf = (struct ipc_check *)cat.checks.v + i;
+	memset(&c, 0, sizeof(c));
+	if (m->status == GOSSIP_LEFT || m->status == 0) {
+		if (cn != NULL) {
+			log_info("consul: deregistering member %s (%s)",
+			    m->name, m->status ? "left" : "reaped");
+			c.op = RAFT_OP_CATALOG_DEREGISTER;
+			c.key = m->name;
+			propose(n, &c);
+		}
+		cdc_free(&ipc_catalog_reply_desc, &cat);
+		return;
+	}
+	want = m->status == GOSSIP_FAILED ? "critical" : "passing";
+	if (cn != NULL && serf != NULL && strcmp(serf->status, want) == 0 &&
+	    strcmp(cn->address ? cn->address : "", m->addr ? m->addr : "") ==
+		0) {
+		cdc_free(&ipc_catalog_reply_desc, &cat);
+		return; /* in step */
+	}
+	c.op = RAFT_OP_CATALOG_REGISTER;
+	c.cnode.node = m->name;
+	c.cnode.address = m->addr;
+	c.cnode.id = (char *)(id ? id : "");
+	c.cnode.datacenter = n->d->conf.datacenter;
+	if (cn != NULL) { /* keep what the agent registered itself */
+		c.cnode.meta = cn->meta;
+		c.cnode.tagged_addresses = cn->tagged_addresses;
+	}
+	c.ccheck.check_id = (char *)"serfHealth";
+	c.ccheck.name = (char *)"Serf Health Status";
+	c.ccheck.status = (char *)want;
+	c.ccheck.output = m->status == GOSSIP_FAILED
+			      ? (char *)"Agent not live or unreachable"
+			      : (char *)"Agent alive and reachable";
+	c.ccheck.type = (char *)"";
+	log_info("consul: member %s: serfHealth %s", m->name, want);
+	propose(n, &c);
+	cdc_free(&ipc_catalog_reply_desc, &cat);
+}
+
+/* reconcile_reaped - catalog nodes with a serfHealth check that gossip
+ * no longer knows at all are deregistered */
+static void
+reconcile_reaped(struct node *n, const struct ipc_members *ms)
+{
+	struct ipc_catalog_reply cat;
+	struct errbuf eb;
+	size_t i, k;
+
+	if (raft_role(n->raft) != RAFT_LEADER || n->stalled)
+		return;
+	memset(&cat, 0, sizeof(cat));
+	if (fsm_catalog_read(n->st, "checks", NULL, &cat, &eb) < 0) {
+		cdc_free(&ipc_catalog_reply_desc, &cat);
+		return;
+	}
+	for (i = 0; i < cat.checks.n; i++) {
+		const struct ipc_check *ch = (struct ipc_check *)cat.checks.v + i;
+
+		if (strcmp(ch->check_id, "serfHealth") != 0)
+			continue;
+		for (k = 0; k < ms->members.n; k++)
+			if (strcmp(((struct ipc_member *)ms->members.v)[k].name,
+				ch->node) == 0)
+				break;
+		if (k == ms->members.n) {
+			struct ipc_member gone;
+
+			memset(&gone, 0, sizeof(gone));
+			gone.name = ch->node;
+			gone.status = 0;
+			reconcile_member(n, &gone);
+		}
+	}
+	cdc_free(&ipc_catalog_reply_desc, &cat);
+}
+
 static void
 members_done(int status, void *body, const char *errmsg, void *arg)
 {
@@ -1522,8 +1656,13 @@ members_done(int status, void *body, const char *errmsg, void *arg)
 		return; /* gossipd down or not yet up: the next poll */
 	for (i = 0; i < rep->members.n; i++)
 		gossip_member(n, (struct ipc_member *)rep->members.v + i);
-	if (n->raft != NULL)
+	if (n->raft != NULL) {
 		maybe_bootstrap(n);
+		for (i = 0; i < rep->members.n; i++)
+			reconcile_member(n,
+			    (struct ipc_member *)rep->members.v + i);
+		reconcile_reaped(n, rep);
+	}
 }
 
 static void
@@ -1544,8 +1683,10 @@ on_gossip_event(uint16_t type, void *body, void *arg)
 	if (type != IPC_EV_MEMBER)
 		return;
 	gossip_member(n, body);
-	if (n->raft != NULL)
+	if (n->raft != NULL) {
 		maybe_bootstrap(n);
+		reconcile_member(n, body);
+	}
 }
 
 static int
@@ -1640,8 +1781,10 @@ tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		add_known_peers(n);
 		remove_left_peers(n);
 	}
-	if (n->ticks % 50 == 0)
+	if (n->ticks % 50 == 0 || n->reconcile_soon) {
+		n->reconcile_soon = false;
 		poll_members(n);
+	}
 	if (n->ticks % 5 == 0)
 		reap_sessions(n);
 	expire_jobs(n);
@@ -1800,6 +1943,7 @@ client_init(struct node *n, struct errbuf *eb)
 	ipc_server_on(d->rpc, IPC_RAFT_CLUSTER_STATE, ipc_state_handler, n);
 	ipc_server_on(d->rpc, IPC_RAFT_REMOVE_PEER, ipc_apply_handler, n);
 	ipc_server_on(d->rpc, IPC_SESSION_READ, ipc_apply_handler, n);
+	ipc_server_on(d->rpc, IPC_CATALOG_READ, ipc_apply_handler, n);
 	ipc_server_on(d->rpc, IPC_SESSION_RENEW, ipc_apply_handler, n);
 	ev_timer_init(&n->tick_w, client_tick_cb, NODE_TICK_S, NODE_TICK_S);
 	n->tick_w.data = n;
@@ -1892,6 +2036,7 @@ node_init(struct daemon *d, struct errbuf *eb)
 	ipc_server_on(d->rpc, IPC_RAFT_CLUSTER_STATE, ipc_state_handler, n);
 	ipc_server_on(d->rpc, IPC_RAFT_REMOVE_PEER, ipc_apply_handler, n);
 	ipc_server_on(d->rpc, IPC_SESSION_READ, ipc_apply_handler, n);
+	ipc_server_on(d->rpc, IPC_CATALOG_READ, ipc_apply_handler, n);
 	ipc_server_on(d->rpc, IPC_SESSION_RENEW, ipc_apply_handler, n);
 
 	ev_timer_init(&n->tick_w, tick_cb, NODE_TICK_S, NODE_TICK_S);

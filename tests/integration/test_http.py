@@ -32,9 +32,18 @@ class Agent:
             self.n.wait("READY=1", 30)
             wait_for(lambda: self.curl("/v1/status/leader")[1] not in ('""', ""),
                      15, "a leader")
+            # the leader registers the node (serfHealth) from gossip;
+            # sessions need it
+            wait_for(lambda: '"serfHealth"' in self.curl("/v1/health/node/" +
+                                                         self.node())[1],
+                     15, "the node's registration")
         except Exception:
             self.stop()
             raise
+
+    def node(self):
+        st, body, _ = self.curl("/v1/agent/members")
+        return json.loads(body)[0]["Name"]
 
     def curl(self, path, method="GET", data=None, extra=()):
         args = ["curl", "-s", "-S", "-i", "-X", method, "--max-time", "20"]

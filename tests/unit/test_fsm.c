@@ -96,12 +96,49 @@ apply_full(const struct ipc_raft_cmd *c, struct fsm_effects *fx)
 	return res;
 }
 
+/* register node with a serfHealth check in status */
+static struct ipc_raft_result
+register_node(const char *node, const char *status)
+{
+	struct ipc_raft_cmd c;
+
+	memset(&c, 0, sizeof(c));
+	c.op = RAFT_OP_CATALOG_REGISTER;
+	c.cnode.node = (char *)node;
+	c.cnode.address = (char *)"10.0.0.1";
+	c.ccheck.check_id = (char *)"serfHealth";
+	c.ccheck.name = (char *)"Serf Health Status";
+	c.ccheck.status = (char *)status;
+	return apply_full(&c, NULL);
+}
+
+static struct ipc_raft_result
+session_try(const char *id, const char *node, const char *check)
+{
+	struct ipc_raft_cmd c;
+	char *checks[1];
+
+	memset(&c, 0, sizeof(c));
+	c.op = RAFT_OP_SESSION_CREATE;
+	c.sess.id = (char *)id;
+	c.sess.node = (char *)node;
+	c.sess.behavior = (char *)"release";
+	if (check) {
+		checks[0] = (char *)check;
+		c.sess.node_checks.v = checks;
+		c.sess.node_checks.n = 1;
+	}
+	return apply_full(&c, NULL);
+}
+
 static void
 session_create(const char *id, const char *behavior, uint64_t lock_delay)
 {
 	struct ipc_raft_cmd c;
 	struct ipc_raft_result r;
 
+	r = register_node("n1", "passing");
+	assert_true(r.ok);
 	memset(&c, 0, sizeof(c));
 	c.op = RAFT_OP_SESSION_CREATE;
 	c.sess.id = (char *)id;
@@ -505,6 +542,89 @@ test_txn(void **state)
 	cdc_free(&ipc_raft_result_desc, &r);
 }
 
+static void
+test_catalog_and_sessions(void **state)
+{
+	struct ipc_raft_result r;
+	struct ipc_catalog_reply cat;
+	struct ipc_session_read_reply sr;
+	struct ipc_raft_cmd c;
+	struct ipc_kv_row kr;
+	struct errbuf eb;
+
+	(void)state;
+	/* unknown node; registered node with a critical check */
+	r = session_try(S1, "n9", "serfHealth");
+	assert_false(r.ok);
+	assert_int_equal(r.err, RAFT_ERR_NO_NODE);
+	cdc_free(&ipc_raft_result_desc, &r);
+	assert_true(register_node("n9", "critical").ok);
+	r = session_try(S1, "n9", "serfHealth");
+	assert_int_equal(r.err, RAFT_ERR_CHECK_CRITICAL);
+	assert_int_equal(r.errors.n, 1);
+	assert_string_equal(((struct ipc_txn_error *)r.errors.v)->what,
+	    "Check 'serfHealth' is in critical state");
+	cdc_free(&ipc_raft_result_desc, &r);
+	r = session_try(S1, "n9", "nocheck");
+	assert_int_equal(r.err, RAFT_ERR_CHECK_CRITICAL);
+	cdc_free(&ipc_raft_result_desc, &r);
+	/* passing: a session can bind to it; critical invalidates it and
+	 * frees its lock */
+	assert_true(register_node("n9", "passing").ok);
+	r = session_try(S1, "n9", "serfHealth");
+	assert_true(r.ok);
+	r = session_try(S2, "n9", NULL); /* bound to no check */
+	assert_true(r.ok);
+	assert_true(lock_op(RAFT_OP_KV_LOCK, "held", "x", S1).ok);
+	assert_true(register_node("n9", "critical").ok);
+	assert_true(row("held", &kr));
+	assert_null(kr.session);
+	cdc_free(&ipc_kv_row_desc, &kr);
+	memset(&sr, 0, sizeof(sr));
+	assert_int_equal(fsm_session_read(st, NULL, "n9", &sr, &eb), 0);
+	assert_int_equal(sr.sessions.n, 1); /* S2 survives */
+	cdc_free(&ipc_session_read_reply_desc, &sr);
+	/* reads */
+	memset(&cat, 0, sizeof(cat));
+	assert_int_equal(fsm_catalog_read(st, "nodes", NULL, &cat, &eb), 0);
+	assert_int_equal(cat.nodes.n, 1);
+	assert_int_equal(fsm_catalog_read(st, "checks", "n9", &cat, &eb), 0);
+	assert_int_equal(cat.checks.n, 1);
+	assert_string_equal(((struct ipc_check *)cat.checks.v)->status,
+	    "critical");
+	cdc_free(&ipc_catalog_reply_desc, &cat);
+	/* an unchanged registration writes nothing */
+	memset(&cat, 0, sizeof(cat));
+	assert_int_equal(fsm_catalog_read(st, "nodes", "n9", &cat, &eb), 0);
+	{
+		uint64_t before = ((struct ipc_node *)cat.nodes.v)->modify_index;
+
+		cdc_free(&ipc_catalog_reply_desc, &cat);
+		assert_true(register_node("n9", "critical").ok);
+		memset(&cat, 0, sizeof(cat));
+		assert_int_equal(fsm_catalog_read(st, "nodes", "n9", &cat, &eb),
+		    0);
+		assert_int_equal(((struct ipc_node *)cat.nodes.v)->modify_index,
+		    before);
+		cdc_free(&ipc_catalog_reply_desc, &cat);
+	}
+	/* deregistering the node takes its checks and sessions */
+	memset(&c, 0, sizeof(c));
+	c.op = RAFT_OP_CATALOG_DEREGISTER;
+	c.key = (char *)"n9";
+	assert_true(apply_full(&c, NULL).ok);
+	memset(&sr, 0, sizeof(sr));
+	assert_int_equal(fsm_session_read(st, NULL, "n9", &sr, &eb), 0);
+	assert_int_equal(sr.sessions.n, 0);
+	cdc_free(&ipc_session_read_reply_desc, &sr);
+	memset(&cat, 0, sizeof(cat));
+	assert_int_equal(fsm_catalog_read(st, "checks", NULL, &cat, &eb), 0);
+	assert_int_equal(cat.checks.n, 0);
+	assert_int_equal(fsm_catalog_read(st, "nodes", NULL, &cat, &eb), 0);
+	assert_int_equal(cat.nodes.n, 0);
+	cdc_free(&ipc_catalog_reply_desc, &cat);
+}
+
 int
 main(void)
 {
@@ -522,6 +642,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_session_invalidation, setup,
 		teardown),
 	    cmocka_unit_test_setup_teardown(test_txn, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_catalog_and_sessions, setup,
+		teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
