@@ -45,6 +45,10 @@ struct pending {
 	int status; /* result to report if it expires (-ETIMEDOUT/-EAGAIN) */
 	char *errmsg;
 	ev_tstamp deadline;
+	/* not sent yet (the server is not connected): the framed request,
+	 * retried until connected or IPC_CONNECT_WAIT_S passes */
+	struct buf unsent;
+	ev_tstamp final_deadline;
 	ipc_reply_fn cb;
 	void *arg;
 	struct pending *hnext;		  /* hash chain */
@@ -62,9 +66,15 @@ struct ipc_client {
 	unsigned npending;
 	struct pending *buckets[IPC_BUCKETS];
 	struct pending *dhead, *dtail;
+	unsigned nunsent;
 	int in_cb;
 	int closing;
 };
+
+/* a daemon (re)started a moment ago may not be connected yet: requests
+ * wait this long for the connection before failing with -EAGAIN */
+#define IPC_CONNECT_WAIT_S 2.0
+#define IPC_RESEND_S 0.02
 
 int
 ipc_socket_path(char *out, size_t outlen, const char *run_dir,
@@ -462,9 +472,9 @@ ipc_server_close(struct ipc_server *srv)
 
 /* ---------------------------------------------------------------- client */
 
+/* client_send_framed - send a framed request b */
 static int
-client_send(int sock, uint32_t reqid, uint16_t type,
-    const struct cdc_msg_desc *d, const void *body, int flags)
+client_send_framed(int sock, uint32_t reqid, const struct buf *b, int flags)
 {
 	unsigned char ctrl[NN_CMSG_SPACE(sizeof(size_t) + 4)];
 	struct nn_cmsghdr *cm = (struct nn_cmsghdr *)(void *)ctrl;
@@ -472,17 +482,8 @@ client_send(int sock, uint32_t reqid, uint16_t type,
 	size_t four = 4;
 	struct nn_msghdr mh;
 	struct nn_iovec iov;
-	struct ipc_hdr h;
-	struct buf b = BUF_INIT;
 	int r;
 
-	memset(&h, 0, sizeof(h));
-	h.type = type;
-	h.reqid = reqid;
-	if ((r = frame(&b, &h, d, body)) < 0) {
-		buf_free(&b);
-		return r;
-	}
 	/* raw REQ: we supply the request id nanomsg routes replies by */
 	memset(ctrl, 0, sizeof(ctrl));
 	cm->cmsg_len = NN_CMSG_LEN(sizeof(size_t) + 4);
@@ -491,16 +492,40 @@ client_send(int sock, uint32_t reqid, uint16_t type,
 	cd = NN_CMSG_DATA(cm);
 	memcpy(cd, &four, sizeof(four));
 	be32_set(cd + sizeof(four), reqid | 0x80000000u);
-	iov.iov_base = b.data;
-	iov.iov_len = b.len;
+	iov.iov_base = b->data;
+	iov.iov_len = b->len;
 	memset(&mh, 0, sizeof(mh));
 	mh.msg_iov = &iov;
 	mh.msg_iovlen = 1;
 	mh.msg_control = ctrl;
 	mh.msg_controllen = sizeof(ctrl);
 	r = nn_sendmsg(sock, &mh, flags);
-	buf_free(&b);
 	return r < 0 ? -nn_errno() : 0;
+}
+
+static int
+client_frame(struct buf *b, uint32_t reqid, uint16_t type,
+    const struct cdc_msg_desc *d, const void *body)
+{
+	struct ipc_hdr h;
+
+	memset(&h, 0, sizeof(h));
+	h.type = type;
+	h.reqid = reqid;
+	return frame(b, &h, d, body);
+}
+
+static int
+client_send(int sock, uint32_t reqid, uint16_t type,
+    const struct cdc_msg_desc *d, const void *body, int flags)
+{
+	struct buf b = BUF_INIT;
+	int r;
+
+	if ((r = client_frame(&b, reqid, type, d, body)) == 0)
+		r = client_send_framed(sock, reqid, &b, flags);
+	buf_free(&b);
+	return r;
 }
 
 static void
@@ -512,6 +537,8 @@ client_arm(struct ipc_client *c)
 	if (c->dhead == NULL)
 		return;
 	after = c->dhead->deadline - ev_now(c->loop);
+	if (c->nunsent > 0 && after > IPC_RESEND_S)
+		after = IPC_RESEND_S; /* retry the unsent soon */
 	ev_timer_set(&c->tmo_w, after > 0 ? after : 0, 0);
 	ev_timer_start(c->loop, &c->tmo_w);
 }
@@ -569,7 +596,39 @@ complete(struct ipc_client *c, struct pending *p, int status, void *body,
 	p->cb(status, body, errmsg, p->arg);
 	c->in_cb--;
 	free(p->errmsg);
+	buf_free(&p->unsent);
 	free(p);
+}
+
+/* resend - try the requests not sent yet; those that go out get their
+ * real deadline back */
+static void
+resend(struct ipc_client *c)
+{
+	struct pending *p, *next, *sent = NULL;
+
+	for (p = c->dhead; p != NULL && c->nunsent > 0; p = next) {
+		next = p->dnext;
+		if (p->unsent.len == 0)
+			continue;
+		if (client_send_framed(c->sock, p->reqid, &p->unsent,
+			NN_DONTWAIT) < 0)
+			continue;
+		buf_free(&p->unsent);
+		c->nunsent--;
+		free(p->errmsg);
+		p->errmsg = NULL;
+		p->status = -ETIMEDOUT;
+		unlink_pending(c, p);
+		p->deadline = p->final_deadline;
+		p->dnext = sent; /* re-inserted below, in deadline order */
+		sent = p;
+	}
+	while (sent != NULL) {
+		p = sent;
+		sent = p->dnext;
+		insert_pending(c, p);
+	}
 }
 
 static void
@@ -579,11 +638,17 @@ client_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	ev_tstamp now = ev_now(loop);
 
 	(void)revents;
+	if (c->nunsent > 0 && !c->closing)
+		resend(c);
 	while (c->dhead != NULL && c->dhead->deadline <= now && !c->closing) {
 		struct pending *p = c->dhead;
 		char msg[256];
 
 		unlink_pending(c, p);
+		if (p->unsent.len > 0) {
+			c->nunsent--;
+			buf_free(&p->unsent);
+		}
 		if (p->errmsg == NULL) {
 			snprintf(msg, sizeof(msg), "no reply from %s in time",
 			    c->path);
@@ -742,13 +807,28 @@ ipc_call(struct ipc_client *c, uint16_t type, const void *body,
 	p->arg = arg;
 	p->status = -ETIMEDOUT;
 	p->deadline = ev_now(c->loop) + timeout_ms / 1000.0;
-	r = client_send(c->sock, p->reqid, type, ti->req, body, NN_DONTWAIT);
-	if (r < 0) {
+	if ((r = client_frame(&p->unsent, p->reqid, type, ti->req, body)) ==
+		0)
+		r = client_send_framed(c->sock, p->reqid, &p->unsent,
+		    NN_DONTWAIT);
+	if (r == 0) {
+		buf_free(&p->unsent);
+	} else if (r == -EAGAIN) {
+		/* not connected (yet?): retried until connected, for at most
+		 * IPC_CONNECT_WAIT_S */
+		p->status = -EAGAIN;
+		p->errmsg = xasprintf("send to %s: not connected (daemon "
+				      "down?)",
+		    c->path);
+		p->final_deadline = p->deadline;
+		if (timeout_ms / 1000.0 > IPC_CONNECT_WAIT_S)
+			p->deadline = ev_now(c->loop) + IPC_CONNECT_WAIT_S;
+		c->nunsent++;
+	} else {
 		/* report from the loop, not from here */
-		p->status = r == -EAGAIN ? -EAGAIN : r;
-		p->errmsg = xasprintf("send to %s: %s", c->path,
-		    r == -EAGAIN ? "not connected (daemon down?)"
-				 : strerror(-r));
+		buf_free(&p->unsent);
+		p->status = r;
+		p->errmsg = xasprintf("send to %s: %s", c->path, strerror(-r));
 		p->deadline = ev_now(c->loop);
 	}
 	insert_pending(c, p);

@@ -1,0 +1,183 @@
+"""test_cluster.py - whole agents on loopback (127.0.0.21-24, Consul's
+default ports on each address), as the user's seed walkthrough runs them:
+three servers (the first with -bootstrap) and a client joined with
+`cairn join`, `cairn members`, KV through any agent; then the gossip side
+of sessions: a client agent killed -9 goes failed, its serfHealth check
+critical, its session invalidated and its lock released; a graceful leave
+deregisters the node."""
+import json
+import os
+import signal
+import subprocess
+import time
+
+from harness import (Notify, Proc, TmpDir, binary, cairn, children, main, test,
+                     wait_for)
+
+IPS = ["127.0.0.21", "127.0.0.22", "127.0.0.23", "127.0.0.24"]
+
+
+class Agent:
+    def __init__(self, tmp, name, ip, args):
+        self.name, self.ip = name, ip
+        self.dir = os.path.join(tmp.path, name)
+        os.makedirs(self.dir, exist_ok=True)
+        self.args = [binary("cairn"), "agent", "-data-dir",
+                     os.path.join(self.dir, "data"), "-node", name,
+                     "-bind", ip, "-client", ip] + args
+        self.n = Notify(self.dir)
+        self.p = Proc(self.args, self.dir, name, env={"NOTIFY_SOCKET": self.n.path})
+        self.n.wait("READY=1", 30)
+
+    def http(self):
+        return "-http-addr=%s:8500" % self.ip
+
+    def curl(self, path, method="GET", data=None):
+        args = ["curl", "-s", "-S", "-X", method, "--max-time", "20",
+                "-w", "\n%{http_code}"]
+        if data is not None:
+            args += ["--data-binary", "@-"]
+        args.append("http://%s:8500%s" % (self.ip, path))
+        r = subprocess.run(args, input=data, capture_output=True, timeout=30)
+        body, _, code = r.stdout.decode(errors="replace").rpartition("\n")
+        return int(code or 0), body
+
+    def stop(self):
+        if self.p is not None:
+            self.p.stop()
+        self.n.close()
+
+
+def members(agent):
+    st, body = agent.curl("/v1/agent/members")
+    if st != 200:
+        return {}
+    return {m["Name"]: m["Status"] for m in json.loads(body)}
+
+
+def leader(agent):
+    st, body = agent.curl("/v1/status/leader")
+    return st == 200 and body not in ('""', "") and json.loads(body)
+
+
+def seed_cluster(tmp):
+    """The walkthrough: server1 -bootstrap, server2/3 -server, agent1."""
+    agents = []
+    try:
+        agents.append(Agent(tmp, "server1", IPS[0], ["-server", "-bootstrap"]))
+        agents.append(Agent(tmp, "server2", IPS[1], ["-server"]))
+        agents.append(Agent(tmp, "server3", IPS[2], ["-server"]))
+        agents.append(Agent(tmp, "agent1", IPS[3], []))
+        for a in agents[1:]:
+            r = cairn("join", a.http(), IPS[0])
+            assert r.returncode == 0, (r.stdout, r.stderr)
+            assert "Successfully joined cluster by contacting 1 nodes." in r.stdout, r.stdout
+        wait_for(lambda: all(len([s for s in members(a).values() if s == 1]) == 4
+                             for a in agents), 20, "4 alive members everywhere")
+        wait_for(lambda: leader(agents[3]), 20, "a leader seen by the client")
+        # the leader adds the joined servers to Raft
+        wait_for(lambda: len(json.loads(agents[3].curl("/v1/status/peers")[1])) == 3,
+                 30, "3 Raft peers")
+        # and registers every node with serfHealth
+        wait_for(lambda: len(json.loads(agents[0].curl("/v1/catalog/nodes")[1])) == 4,
+                 20, "4 catalog nodes")
+        return agents
+    except Exception:
+        for a in agents:
+            a.stop()
+        raise
+
+
+@test
+def seed_walkthrough_join_members_kv():
+    tmp = TmpDir()
+    agents = seed_cluster(tmp)
+    try:
+        r = cairn("members", agents[3].http())
+        assert r.returncode == 0, r.stderr
+        lines = r.stdout.splitlines()
+        assert lines[0].split()[:7] == ["Node", "Address", "Status", "Type",
+                                        "Build", "Protocol", "DC"], lines[0]
+        rows = {l.split()[0]: l.split() for l in lines[1:]}
+        assert sorted(rows) == ["agent1", "server1", "server2", "server3"], rows
+        assert rows["agent1"][1] == IPS[3] + ":8301" and rows["agent1"][3] == "client", rows
+        assert all(rows["server%d" % i][2:4] == ["alive", "server"] for i in (1, 2, 3)), rows
+        # -status filter; no match exits 2
+        r = cairn("members", agents[0].http(), "-status=failed")
+        assert r.returncode == 2, (r.returncode, r.stdout)
+        # KV through the client, read on a server
+        assert agents[3].curl("/v1/kv/seed", "PUT", b"hello") == (200, "true")
+        wait_for(lambda: agents[2].curl("/v1/kv/seed?raw&stale")[1] == "hello", 10,
+                 "the write on server3")
+        # a bad join says why and exits 1
+        r = cairn("join", agents[3].http(), "127.0.0.99:1")
+        assert r.returncode == 1 and "Error joining address" in r.stderr, (r.stdout, r.stderr)
+    finally:
+        for a in agents:
+            a.stop()
+        tmp.cleanup()
+
+
+@test
+def failed_client_invalidates_its_session_and_leave_deregisters():
+    tmp = TmpDir()
+    agents = seed_cluster(tmp)
+    try:
+        client = agents[3]
+        # a session on the client's node, bound to serfHealth by default
+        st, body = client.curl("/v1/session/create", "PUT", b'{"LockDelay":"1s"}')
+        assert st == 200, (st, body)
+        sid = json.loads(body)["ID"]
+        st, body = client.curl("/v1/session/info/" + sid)
+        info = json.loads(body)[0]
+        assert info["Node"] == "agent1" and info["NodeChecks"] == ["serfHealth"], info
+        assert client.curl("/v1/kv/svc/leader?acquire=" + sid, "PUT", b"agent1") == (200, "true")
+        # the client dies: failed in gossip, serfHealth critical, session
+        # gone, lock free
+        # a crash, not a stop: every process of the agent at once (a
+        # SIGTERM would make the client leave gracefully)
+        t0 = time.monotonic()
+        kids = children(client.p.pid)
+        client.p.signal(signal.SIGKILL)
+        for pid in kids.values():
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        client.p.wait(10)
+        srv = agents[0]
+
+        def critical():
+            st, body = srv.curl("/v1/health/node/agent1")
+            return st == 200 and any(c["CheckID"] == "serfHealth" and
+                                     c["Status"] == "critical" for c in json.loads(body))
+        wait_for(critical, 30, "serfHealth critical for the killed client")
+        print("  failed and critical after %.1fs" % (time.monotonic() - t0))
+        wait_for(lambda: srv.curl("/v1/session/info/" + sid)[1] == "[]", 10,
+                 "the session invalidated")
+        st, body = srv.curl("/v1/kv/svc/leader")
+        assert st == 200 and "Session" not in json.loads(body)[0], body
+        # a new session on the failed node is refused
+        st, body = srv.curl("/v1/session/create", "PUT", b'{"Node":"agent1"}')
+        assert st == 500 and "critical" in body, (st, body)
+        # graceful leave of server3 (servers stay unless asked): left in
+        # gossip, deregistered from the catalog
+        r = cairn("leave", agents[2].http())
+        assert r.returncode == 0 and "Graceful leave complete" in r.stdout, (r.stdout, r.stderr)
+        wait_for(lambda: members(srv).get("server3") == 3, 20, "server3 left")
+        wait_for(lambda: "server3" not in srv.curl("/v1/catalog/nodes")[1], 20,
+                 "server3 deregistered")
+        wait_for(lambda: len(json.loads(srv.curl("/v1/status/peers")[1])) == 2, 20,
+                 "server3 out of the Raft peers")
+        # force-leave the failed client
+        r = cairn("force-leave", srv.http(), "agent1")
+        assert r.returncode == 0, r.stderr
+        wait_for(lambda: members(srv).get("agent1") == 3, 20, "agent1 left")
+    finally:
+        for a in agents:
+            a.stop()
+        tmp.cleanup()
+
+
+if __name__ == "__main__":
+    main()
