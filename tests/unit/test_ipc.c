@@ -429,8 +429,19 @@ test_two_processes_restart(void **state)
 	assert_true(r.done);
 	assert_true(r.status == -ETIMEDOUT || r.status == -EAGAIN);
 
-	/* restarted: both succeed again, against the new process */
+	/* a request made while the server is down waits for it to come
+	 * back (up to 2 s for the connection) instead of failing at once */
+	memset(&r, 0, sizeof(r));
+	ipc_call(cli, IPC_STATUS, NULL, 10000, on_reply, &r);
 	srv = start_server(path);
+	run_until(loop, &r, 1, 10.0);
+	assert_true(r.done);
+	if (r.status == 0)
+		assert_int_equal(r.pid, (uint64_t)srv);
+	else /* the connection took longer than the wait: a clear error */
+		assert_int_equal(r.status, -EAGAIN);
+
+	/* restarted: both succeed again, against the new process */
 	assert_int_equal(wait_answering(path, &got, 10.0), 0);
 	assert_int_equal(got, (uint64_t)srv);
 	assert_int_equal(call_until_ok(loop, cli, &r, 10.0), 0);
