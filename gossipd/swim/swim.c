@@ -53,6 +53,7 @@ struct swim {
 	uint32_t seq;
 	unsigned awareness;
 	struct viv_client viv;
+	uint8_t coord_wire[VIV_WIRE_LEN];
 	uint64_t next_probe, next_gossip, next_pushpull, next_reconnect;
 
 	struct relay *relays;
@@ -924,15 +925,14 @@ on_ping(struct swim *s, const char *src, const struct swim_msg *p,
 
 	if (strcmp(p->node, s->name) != 0)
 		return; /* meant for a member that was here before */
-	uint8_t coord[VIV_WIRE_LEN];
-
 	memset(&m, 0, sizeof(m));
 	m.type = SWIM_ACK;
 	m.seq = p->seq;
 	m.from = s->name;
-	viv_encode(&s->viv.c, coord);
-	m.coord.p = coord;
-	m.coord.n = sizeof(coord);
+	/* in s, not on the stack: a TCP reply is encoded by the caller */
+	viv_encode(&s->viv.c, s->coord_wire);
+	m.coord.p = s->coord_wire;
+	m.coord.n = sizeof(s->coord_wire);
 	if (tcp && reply)
 		*reply = m;
 	else
