@@ -275,9 +275,21 @@ kv_read_done(int status, void *body, const char *errmsg, void *arg)
 	if (c->raw) {
 		struct ipc_kv_row *row = rep->rows.v;
 
-		respond_meta(req, 200, "application/octet-stream",
-		    (const char *)row->value.p, row->value.n, rep->index,
-		    rep->known_leader, rep->last_contact_ms);
+		char h1[64], h2[64], h3[64];
+		const char *hs[] = {h1, h2, h3,
+		    "X-Content-Type-Options: nosniff",
+		    "Content-Security-Policy: sandbox", NULL};
+
+		/* text/plain and nosniff: a stored value must not be run as
+		 * a page in a browser (modern Consul) */
+		snprintf(h1, sizeof(h1), "X-Consul-Index: %" PRIu64,
+		    rep->index ? rep->index : 1);
+		snprintf(h2, sizeof(h2), "X-Consul-Knownleader: %s",
+		    rep->known_leader ? "true" : "false");
+		snprintf(h3, sizeof(h3), "X-Consul-Lastcontact: %" PRIu64,
+		    rep->last_contact_ms);
+		http_respond(req, 200, "text/plain; charset=utf-8",
+		    (const char *)row->value.p, row->value.n, hs);
 		call_free(c);
 		return;
 	}

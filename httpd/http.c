@@ -58,6 +58,7 @@ struct http_conn {
 	bool in_request;   /* bytes of a request have arrived */
 	bool pending;	   /* handed to the handler, no response yet */
 	bool too_large;    /* body over the limit: 413, then close */
+	uint64_t too_large_len; /* its announced (or read so far) size */
 	bool close_after;  /* close once out is written */
 	bool dead;	   /* socket gone while a response was pending */
 	bool draining;	   /* answered and half-closed: discard input */
@@ -434,8 +435,10 @@ on_headers_complete(http_parser *p)
 	/* refuse an announced oversized body before reading it (Consul's
 	 * 413 text) */
 	if ((p->flags & F_CONTENTLENGTH) &&
-	    p->content_length > c->srv->lim.max_body)
+	    p->content_length > c->srv->lim.max_body) {
 		c->too_large = true;
+		c->too_large_len = p->content_length;
+	}
 	return 0;
 }
 
@@ -448,6 +451,7 @@ on_body(http_parser *p, const char *at, size_t len)
 		return 0;
 	if (c->req.body.len + len > c->srv->lim.max_body) {
 		c->too_large = true; /* chunked: found while reading */
+		c->too_large_len = c->req.body.len + len;
 		buf_free(&c->req.body);
 		return 0;
 	}
@@ -491,9 +495,12 @@ dispatch(struct http_conn *c)
 	char msg[160];
 
 	if (c->too_large) {
+		/* Consul's text */
 		snprintf(msg, sizeof(msg),
-		    "Request body too large, max size: %zu bytes",
-		    c->srv->lim.max_body);
+		    "Request body(%llu bytes) too large, max size: %zu bytes. "
+		    "See https://developer.hashicorp.com/docs/agent/config/"
+		    "config-files#kv_max_value_size.",
+		    (unsigned long long)c->too_large_len, c->srv->lim.max_body);
 		fail_request(c, 413, msg);
 		return;
 	}

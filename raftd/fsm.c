@@ -391,7 +391,9 @@ kv_delete(struct actx *a, const char *key, bool has_cas, uint64_t cas,
 	r = get_row(a->t, key, &row);
 	if (r < 0 && r != -ENOENT)
 		return r;
-	if (has_cas && (r == -ENOENT || row.modify_index != cas)) {
+	if (has_cas && r == -ENOENT)
+		return 0; /* nothing to delete: true, as Consul answers */
+	if (has_cas && row.modify_index != cas) {
 		*why = RAFT_ERR_FAILED;
 		cdc_free(&ipc_kv_row_desc, &row);
 		return 0;
@@ -1033,6 +1035,13 @@ txn_op(struct actx *a, size_t i, const struct ipc_txn_op *op)
 			*out = row;
 			out->key = xstrdup(key);
 			memset(&row, 0, sizeof(row));
+			if (strncmp(v, "check-", 6) == 0) {
+				/* Consul keeps the value for gets only */
+				free(out->value.p);
+				out->value.p = NULL;
+				out->value.n = 0;
+				out->no_value = true;
+			}
 		} else {
 			result_row(res)->key = xstrdup(key);
 		}

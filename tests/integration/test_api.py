@@ -5,7 +5,7 @@ stopped by the last test (or at exit).  Requests go through curl (and, for
 the lock contention loop, http.client keep-alive connections, as real
 clients do) to the leader AND to followers, so forwarding is exercised.
 Expected behaviour: spec/consul-compat.md sections 0, 1.1, 1.5, 1.7, 2, 7.
-Tests marked "# BUG:" check a divergence that is still open."""
+"""
 import atexit
 import base64
 import functools
@@ -639,9 +639,8 @@ def kv_bad_requests_write_nothing(c):
 
 @test
 def kv_raw_answer_is_text_plain_nosniff():
-    # BUG: spec 1.1: `?raw` -> raw bytes with Content-Type text/plain (+
-    # X-Content-Type-Options: nosniff in modern Consul); Cairn answers
-    # application/octet-stream without nosniff.
+    # spec 1.1: `?raw` -> raw bytes with Content-Type text/plain (+
+    # X-Content-Type-Options: nosniff in modern Consul).
     c = cluster()
     put(c.leader(), "/v1/kv/rawct/k", b"<html>hi</html>")
     try:
@@ -657,9 +656,8 @@ def kv_raw_answer_is_text_plain_nosniff():
 
 @test
 def kv_413_text_names_the_body_size():
-    # BUG: spec 0 (Body limits): 413 `Request body(N bytes) too large, max
-    # size: 524288 bytes...`; Cairn says "Request body too large, max size:
-    # 524288 bytes" without the size of the refused body.
+    # spec 0 (Body limits): 413 `Request body(N bytes) too large, max
+    # size: 524288 bytes...`.
     c = cluster()
     try:
         st, body, _ = curl(c.leader(), "/v1/kv/big413", "PUT", b"y" * 600000)
@@ -672,11 +670,11 @@ def kv_413_text_names_the_body_size():
 
 @test
 def kv_delete_cas_of_absent_key_is_true():
-    # BUG: Consul's kvsDeleteCASTxn returns `entry == nil` when the index
+    # Consul's kvsDeleteCASTxn returns `entry == nil` when the index
     # does not match, so DELETE ?cas=N of an ABSENT key answers true (there
-    # is nothing to delete; every Consul version since 0.5).  Cairn answers
-    # false.  (Spec 1.1 only says "DELETE cas=0 never deletes", which holds
-    # for existing keys and is checked in kv_cas_create_only_and_stale.)
+    # is nothing to delete; every Consul version since 0.5).  (Spec 1.1's
+    # "DELETE cas=0 never deletes" holds for existing keys and is checked in
+    # kv_cas_create_only_and_stale.)
     c = cluster()
     try:
         eq(kv_get(c.leader(), "delcas/absent"), None, "delcas/absent before")
@@ -1305,11 +1303,9 @@ def txn_failures_roll_back_everything(c):
 
 @test
 def txn_check_verbs_return_no_value():
-    # BUG: Consul's txnKVS keeps the value only for get (and get-tree,
+    # Consul's txnKVS keeps the value only for get (and get-tree,
     # get-or-empty); every other verb's result is a clone with Value
-    # blanked ("For a GET we keep the value, otherwise we clone and blank
-    # out the value").  Cairn returns the Value for check-index and
-    # check-session results.
+    # blanked.
     c = cluster()
     lead = c.leader()
     sid = session_create(lead, {"LockDelay": "0s"})

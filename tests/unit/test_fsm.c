@@ -252,6 +252,8 @@ test_cas(void **state)
 	free(v);
 	assert_false(apply(RAFT_OP_KV_DELETE_CAS, "k", NULL, mi - 1, 0, 0).ok);
 	assert_true(apply(RAFT_OP_KV_DELETE_CAS, "k", NULL, mi, 0, 0).ok);
+	/* nothing to delete: true (Consul) */
+	assert_true(apply(RAFT_OP_KV_DELETE_CAS, "k", NULL, 5, 0, 0).ok);
 	assert_null(get("k", NULL, NULL));
 }
 
