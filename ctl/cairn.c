@@ -7,12 +7,17 @@
 #include "log.h"
 #include "version.h"
 
+int cmd_debug_gossip(int argc, char **argv); /* debug_gossip.c */
+
 static const struct ctl_cmd cmds[] = {
     {"agent", cmd_agent, "Runs a Cairn agent", 0},
     {"daemon-status", cmd_daemon_status,
      "Shows the status of this node's daemons over IPC", 0},
     {"debug-raft", cmd_debug_raft,
      "Talks to this node's raftd over IPC (state, put, get)", 1},
+    {"debug-gossip", cmd_debug_gossip,
+     "Talks to this node's gossipd over IPC (members, fire, event-spread)",
+     1},
     {"event", cmd_event, "Fire a new event", 0},
     {"force-leave", cmd_force_leave,
      "Forces a member of the cluster to enter the \"left\" state", 0},

@@ -3,7 +3,8 @@
 # Debian/Ubuntu use apt-get; CentOS/RHEL/Fedora use dnf.
 set -e
 DEB_PKGS="build-essential pkg-config libev-dev libnanomsg-dev libyajl-dev liblmdb-dev \
-libssl-dev libsystemd-dev libcmocka-dev libhttp-parser-dev libcurl4-openssl-dev clang python3 python3-consul curl dnsutils iproute2 procps systemd"
+libssl-dev libsystemd-dev libcmocka-dev libhttp-parser-dev libcurl4-openssl-dev clang python3 python3-consul curl dnsutils iproute2 procps systemd \
+nftables iptables iputils-ping netcat-openbsd faketime"
 RPM_PKGS="gcc make pkgconf-pkg-config libev-devel nanomsg-devel yajl-devel lmdb-devel \
 openssl-devel systemd-devel libcmocka-devel http-parser-devel libcurl-devel clang compiler-rt python3 curl bind-utils iproute procps-ng systemd"
 
@@ -16,6 +17,13 @@ check() {
 	if command -v apt-get >/dev/null 2>&1; then
 		/usr/bin/python3 -c "import consul" 2>/dev/null ||
 		    { echo "missing: python3-consul"; return 1; }
+		# the fault lab (/work/shared/lab/netns-lab.sh, test_gossip.py)
+		for c in nft iptables; do
+			[ -x /usr/sbin/$c ] || { echo "missing: $c"; return 1; }
+		done
+		for c in ping nc faketime; do
+			command -v "$c" >/dev/null 2>&1 || { echo "missing: $c"; return 1; }
+		done
 	fi
 	for c in cc clang python3 curl dig systemd-analyze; do
 		command -v "$c" >/dev/null 2>&1 || { echo "missing: $c"; return 1; }
