@@ -196,8 +196,11 @@ spawn(struct agent *a, struct child *k)
 		/* own process group: a terminal's ^C reaches only the agent,
 		 * which stops the daemons in order */
 		setpgid(0, 0);
-		/* no orphans: if the agent dies, so do we */
-		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		/* no orphans: if the agent dies, so do we - as in a crash
+		 * (SIGKILL: a client must not "leave" because its
+		 * supervisor was killed; an orderly stop comes from the
+		 * agent, in order) */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (getppid() != agent_pid)
 			_exit(1);
 		sigemptyset(&none);

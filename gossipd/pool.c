@@ -204,7 +204,13 @@ tconn_read(struct tconn *c)
 			continue;
 		}
 		if (n == 0) {
-			tconn_fail(c, "connection closed early");
+			/* a member that cannot decrypt us hangs up */
+			tconn_fail(c, c->outgoing && p->o.keys &&
+					      p->o.keys->n > 0
+					  ? "connection closed early (does the "
+					    "other side use the same gossip "
+					    "key?)"
+					  : "connection closed early");
 			return;
 		}
 		if (errno == EAGAIN || errno == EINTR)

@@ -138,12 +138,12 @@ def failed_client_invalidates_its_session_and_leave_deregisters():
         # SIGTERM would make the client leave gracefully)
         t0 = time.monotonic()
         kids = children(client.p.pid)
-        client.p.signal(signal.SIGKILL)
         for pid in kids.values():
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+        client.p.signal(signal.SIGKILL)
         client.p.wait(10)
         srv = agents[0]
 
