@@ -109,6 +109,19 @@ keyring_remove(struct keyring *k, const char *b64, struct errbuf *eb)
 	return 0;
 }
 
+void
+keyring_fingerprint(const struct keyring *k, size_t i, char out[17])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	size_t j;
+
+	EVP_Digest(k->key[i], k->len[i], md, &mdlen, EVP_sha256(), NULL);
+	for (j = 0; j < 8; j++)
+		snprintf(out + 2 * j, 3, "%02x", md[j]);
+	out[16] = '\0';
+}
+
 char *
 keyring_key_b64(const struct keyring *k, size_t i)
 {

@@ -37,6 +37,11 @@ int keyring_remove(struct keyring *k, const char *b64, struct errbuf *eb);
 /* keyring_key_b64 - key i as base64 (free()) */
 char *keyring_key_b64(const struct keyring *k, size_t i);
 
+/* keyring_fingerprint - the first 8 bytes of SHA-256 of key i, in hex:
+ * what a member tells the pool about its keys (tag "keys"), so that a
+ * keyring listing can count the members using each key */
+void keyring_fingerprint(const struct keyring *k, size_t i, char out[17]);
+
 /* keyring_load / keyring_save - a JSON array of base64 keys, primary
  * first (Consul's serf/local.keyring).  load: -ENOENT when the file does
  * not exist.  save: written to a temporary file, fsynced, renamed. */

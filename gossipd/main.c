@@ -160,6 +160,7 @@ save_snapshot(struct gossipd *g)
 
 static void
 user_event_in(struct gossipd *g, const struct swim_event *e);
+static void set_pool_tags(struct gossipd *g, bool wan);
 static void
 keyring_event_in(struct gossipd *g, bool wan, const struct swim_event *e);
 
@@ -619,7 +620,7 @@ keyring_handler(struct ipc_req *req, void *arg)
 	struct ipc_keyring_reply rep;
 	struct ipc_kv *kv;
 	struct errbuf eb;
-	char count[16];
+	char *counts;
 	size_t i;
 	int r = 0;
 
@@ -643,6 +644,7 @@ keyring_handler(struct ipc_req *req, void *arg)
 			ipc_reply_error(req, r, "%s", eb.msg);
 			return;
 		}
+		set_pool_tags(g, q->wan);
 		{
 			/* and on every member of the pool (sealed with the
 			 * keys they share, so only members can do this) */
@@ -657,11 +659,29 @@ keyring_handler(struct ipc_req *req, void *arg)
 	}
 	memset(&rep, 0, sizeof(rep));
 	kv = xcalloc(k->n ? k->n : 1, sizeof(*kv));
-	snprintf(count, sizeof(count), "%zu",
-	    swim_num_alive(pool_swim(q->wan && g->wan ? g->wan : g->lan)));
+	counts = xcalloc(k->n ? k->n : 1, 16);
 	for (i = 0; i < k->n; i++) {
+		const struct swim_member *ms;
+		size_t nm, j, t;
+		unsigned used = 0;
+		char fp[17];
+
+		keyring_fingerprint(k, i, fp);
+		/* members using the key: those whose "keys" tag lists it */
+		nm = swim_members(pool_swim(q->wan && g->wan ? g->wan : g->lan),
+		    &ms);
+		for (j = 0; j < nm; j++) {
+			if (ms[j].state != SWIM_STATE_ALIVE &&
+			    ms[j].state != SWIM_STATE_SUSPECT)
+				continue;
+			for (t = 0; t < ms[j].tags.n; t++)
+				if (strncmp(ms[j].tags.v[t], "keys=", 5) == 0 &&
+				    strstr(ms[j].tags.v[t] + 5, fp) != NULL)
+					used++;
+		}
+		snprintf(counts + 16 * i, 16, "%u", used);
 		kv[i].key = keyring_key_b64(k, i);
-		kv[i].value = count;
+		kv[i].value = counts + 16 * i;
 	}
 	rep.keys.v = kv;
 	rep.keys.n = k->n;
@@ -672,6 +692,7 @@ keyring_handler(struct ipc_req *req, void *arg)
 	for (i = 0; i < k->n; i++)
 		free(kv[i].key);
 	free(kv);
+	free(counts);
 }
 
 static void
@@ -703,6 +724,8 @@ keyring_event_in(struct gossipd *g, bool wan, const struct swim_event *e)
 		return;
 	if (r == 0)
 		r = keyring_save(k, path, &eb);
+	if (r == 0)
+		set_pool_tags(g, wan);
 	if (r < 0)
 		log_warnx("serf: %s keyring %s from the pool: %s",
 		    wan ? "WAN" : "LAN", op, eb.msg);
@@ -756,6 +779,35 @@ make_tags(struct gossipd *g)
 		add_tag(g, "wan_join_port=%lld",
 		    (long long)c->port_serf_wan);
 	}
+}
+
+/* set_pool_tags - the agent's tags plus "keys": the fingerprints of the
+ * pool's gossip keys, so a keyring listing counts who uses each */
+static void
+set_pool_tags(struct gossipd *g, bool wan)
+{
+	struct pool *p = wan ? g->wan : g->lan;
+	const struct keyring *k = wan ? &g->keys_wan : &g->keys_lan;
+	const char *tags[MAX_TAGS + 1];
+	char keys[8 + KEYRING_MAX * 17];
+	size_t i, n = 0, len;
+
+	if (p == NULL)
+		return;
+	for (i = 0; i < g->ntags; i++)
+		tags[n++] = g->tags[i];
+	if (k->n > 0) {
+		len = (size_t)snprintf(keys, sizeof(keys), "keys=");
+		for (i = 0; i < k->n; i++) {
+			char fp[17];
+
+			keyring_fingerprint(k, i, fp);
+			len += (size_t)snprintf(keys + len, sizeof(keys) - len,
+			    "%s%s", i ? "," : "", fp);
+		}
+		tags[n++] = keys;
+	}
+	pool_set_tags(p, tags, n);
 }
 
 static int
@@ -824,7 +876,11 @@ open_pool(struct gossipd *g, bool wan, struct pool **out, struct errbuf *eb)
 	o.arg = g;
 	if ((r = pool_open(g->d->loop, &o, out, eb)) < 0)
 		return r;
-	pool_set_tags(*out, (const char *const *)g->tags, g->ntags);
+	if (wan)
+		g->wan = *out;
+	else
+		g->lan = *out;
+	set_pool_tags(g, wan);
 	log_info("serf: %s pool: %s at %s%s", o.label, name, advaddr,
 	    o.keys->n ? " (encrypted)" : "");
 	return 0;

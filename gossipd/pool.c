@@ -47,6 +47,7 @@ struct pool {
 	uint64_t bytes_sent, refused;
 	double t0;
 	bool said_key_error;
+	bool flushing;
 };
 
 static uint64_t
@@ -448,38 +449,54 @@ udp_cb(struct ev_loop *loop, ev_io *w, int revents)
 	flush(p);
 }
 
-/* flush - send what the core queued and pass on its events */
+/* flush - send what the core queued and pass on its events.  Handlers
+ * may act on the pool (new tags, a join): that queues more output, which
+ * this same flush delivers; it is never re-entered. */
 static void
 flush(struct pool *p)
 {
 	struct swim_send *sends;
 	struct swim_event *evs;
-	size_t i, ns, ne;
+	size_t ev_done = 0, send_done = 0, ns, ne;
 
-	ne = swim_events(p->swim, &evs);
-	for (i = 0; i < ne; i++)
-		if (p->o.on_event)
-			p->o.on_event(p, &evs[i], p->o.arg);
-	ns = swim_sends(p->swim, &sends);
-	for (i = 0; i < ns; i++) {
-		struct swim_send *s = &sends[i];
+	if (p->flushing)
+		return;
+	p->flushing = true;
+	for (;;) {
+		ne = swim_events(p->swim, &evs);
+		ns = swim_sends(p->swim, &sends);
+		if (ev_done == ne && send_done == ns)
+			break;
+		if (ev_done < ne) {
+			/* a copy: the array may move while the handler runs
+			 * (the strings it points at stay until the clear) */
+			struct swim_event e = evs[ev_done++];
 
-		if (s->tcp && !s->join) {
-			tcp_send(p, s->addr, &s->data, false, NULL, NULL);
-		} else if (!s->tcp) {
-			struct sockaddr_in sa;
-			struct buf sealed = BUF_INIT;
-
-			if (parse_addr(s->addr, p->o.port, &sa) == 0 &&
-			    seal(p, &s->data, &sealed) == 0 &&
-			    sendto(p->udp, sealed.data, sealed.len, 0,
-				(struct sockaddr *)&sa, sizeof(sa)) > 0)
-				p->bytes_sent += sealed.len;
-			buf_free(&sealed);
+			if (p->o.on_event)
+				p->o.on_event(p, &e, p->o.arg);
+			continue;
 		}
-		/* joins are sent by pool_join itself */
+		{
+			struct swim_send s = sends[send_done++];
+
+			if (s.tcp && !s.join) {
+				tcp_send(p, s.addr, &s.data, false, NULL, NULL);
+			} else if (!s.tcp) {
+				struct sockaddr_in sa;
+				struct buf sealed = BUF_INIT;
+
+				if (parse_addr(s.addr, p->o.port, &sa) == 0 &&
+				    seal(p, &s.data, &sealed) == 0 &&
+				    sendto(p->udp, sealed.data, sealed.len, 0,
+					(struct sockaddr *)&sa, sizeof(sa)) > 0)
+					p->bytes_sent += sealed.len;
+				buf_free(&sealed);
+			}
+			/* joins are sent by pool_join itself */
+		}
 	}
 	swim_clear_output(p->swim);
+	p->flushing = false;
 }
 
 static void
@@ -509,10 +526,11 @@ pool_join(struct pool *p, const char *addr, pool_join_fn fn, void *arg)
 		return;
 	}
 	fmt_addr(&sa, full, sizeof(full));
-	flush(p); /* anything queued before goes first */
+	flush(p); /* anything queued before goes first (if not flushing) */
+	i = swim_sends(p->swim, &sends); /* only what this join adds */
 	swim_join(p->swim, full, now_ms(p));
 	ns = swim_sends(p->swim, &sends);
-	for (i = 0; i < ns; i++)
+	for (; i < ns; i++)
 		if (sends[i].tcp && sends[i].join)
 			tcp_send(p, full, &sends[i].data, true, fn, arg);
 	flush(p);

@@ -529,11 +529,37 @@ keyring_lan_done(int status, void *body, const char *errmsg, void *arg)
 }
 
 static void
+keyring_wan_op_done(int status, void *body, const char *errmsg, void *arg)
+{
+	struct call *c = arg;
+
+	(void)body;
+	(void)status;
+	(void)errmsg;
+	/* a client has no WAN pool; a server's WAN keyring follows the
+	 * LAN's as far as it can (Consul applies the change to both) */
+	http_respond(c->req, 200, NULL, "", 0, NULL);
+	call_free(c);
+}
+
+static void
 keyring_op_done(int status, void *body, const char *errmsg, void *arg)
 {
 	struct call *c = arg;
 
 	(void)body;
+	if (status == 0 && c->arg != NULL) {
+		struct ipc_keyring q;
+
+		memset(&q, 0, sizeof(q));
+		q.op = (char *)(c->kind == 0 ? "install"
+				: c->kind == 1 ? "use" : "remove");
+		q.key = c->arg;
+		q.wan = true;
+		ipc_call(c->api->gossipd, IPC_GOSSIP_KEYRING, &q,
+		    API_IPC_TIMEOUT_MS, keyring_wan_op_done, c);
+		return;
+	}
 	if (status == -EINVAL || status == -ENOENT || status == -EBUSY)
 		http_respond_text(c->req, 500, errmsg);
 	else if (status < 0)
@@ -578,6 +604,8 @@ api_keyring(struct api *a, struct http_req *req)
 	q.op = req->method[0] == 'P' ? (req->method[1] == 'O' ? "install"
 							      : "use")
 				     : "remove";
+	c->kind = q.op[0] == 'i' ? 0 : q.op[0] == 'u' ? 1 : 2;
+	c->arg = xstrdup(kb.key); /* for the WAN pool next */
 	q.key = kb.key;
 	ipc_call(a->gossipd, IPC_GOSSIP_KEYRING, &q, API_IPC_TIMEOUT_MS,
 	    keyring_op_done, c);

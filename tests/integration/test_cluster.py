@@ -60,14 +60,15 @@ def leader(agent):
     return st == 200 and body not in ('""', "") and json.loads(body)
 
 
-def seed_cluster(tmp):
+def seed_cluster(tmp, extra=()):
     """The walkthrough: server1 -bootstrap, server2/3 -server, agent1."""
     agents = []
+    extra = list(extra)
     try:
-        agents.append(Agent(tmp, "server1", IPS[0], ["-server", "-bootstrap"]))
-        agents.append(Agent(tmp, "server2", IPS[1], ["-server"]))
-        agents.append(Agent(tmp, "server3", IPS[2], ["-server"]))
-        agents.append(Agent(tmp, "agent1", IPS[3], []))
+        agents.append(Agent(tmp, "server1", IPS[0], ["-server", "-bootstrap"] + extra))
+        agents.append(Agent(tmp, "server2", IPS[1], ["-server"] + extra))
+        agents.append(Agent(tmp, "server3", IPS[2], ["-server"] + extra))
+        agents.append(Agent(tmp, "agent1", IPS[3], extra))
         for a in agents[1:]:
             r = cairn("join", a.http(), IPS[0])
             assert r.returncode == 0, (r.stdout, r.stderr)
@@ -173,6 +174,65 @@ def failed_client_invalidates_its_session_and_leave_deregisters():
         r = cairn("force-leave", srv.http(), "agent1")
         assert r.returncode == 0, r.stderr
         wait_for(lambda: members(srv).get("agent1") == 3, 20, "agent1 left")
+    finally:
+        for a in agents:
+            a.stop()
+        tmp.cleanup()
+
+
+def keyring(agent):
+    """{key: (used, of)} of the LAN pool, from `cairn keyring -list`"""
+    r = cairn("keyring", "-list", agent.http())
+    assert r.returncode == 0, r.stderr
+    out, lan = {}, False
+    for line in r.stdout.splitlines():
+        if line.endswith("(LAN):"):
+            lan = True
+        elif line == "WAN:":
+            lan = False
+        elif lan and line.startswith("  "):
+            k, frac = line.split()
+            used, of = frac.strip("[]").split("/")
+            out[k] = (int(used), int(of))
+    return out
+
+
+@test
+def gossip_key_rotation_across_the_cluster():
+    k1 = cairn("keygen").stdout.strip()
+    k2 = cairn("keygen").stdout.strip()
+    assert len(k1) == 44 and k1 != k2, (k1, k2)
+    tmp = TmpDir()
+    agents = seed_cluster(tmp, ["-encrypt", k1])
+    try:
+        assert keyring(agents[0]) == {k1: (4, 4)}, keyring(agents[0])
+        # install through the client: every member gets it
+        r = cairn("keyring", "-install=" + k2, agents[3].http())
+        assert r.returncode == 0, r.stderr
+        wait_for(lambda: keyring(agents[1]) == {k1: (4, 4), k2: (4, 4)}, 15,
+                 "both keys on all 4 members")
+        # the new key becomes primary; the old one goes
+        assert cairn("keyring", "-use=" + k2, agents[0].http()).returncode == 0
+        wait_for(lambda: all(list(keyring(a))[0] == k2 for a in agents), 15,
+                 "k2 primary everywhere")
+        r = cairn("keyring", "-remove=" + k2, agents[0].http())
+        assert r.returncode == 1 and "primary" in r.stderr, (r.stdout, r.stderr)
+        assert cairn("keyring", "-remove=" + k1, agents[2].http()).returncode == 0
+        wait_for(lambda: all(keyring(a) == {k2: (4, 4)} for a in agents), 15,
+                 "only k2, on all 4 members")
+        # the cluster still gossips: a user event reaches everyone
+        r = cairn("event", "-name=rotated", agents[1].http())
+        assert r.returncode == 0 and r.stdout.startswith("Event ID: "), r.stdout
+        wait_for(lambda: all('"rotated"' in a.curl("/v1/event/list")[1] for a in agents),
+                 15, "the event everywhere")
+        # and the old key no longer gets anyone in
+        old = Agent(tmp, "stale", "127.0.0.25", ["-encrypt", k1])
+        try:
+            r = cairn("join", old.http(), IPS[0])
+            assert r.returncode == 1, (r.stdout, r.stderr)
+            assert "stale" not in members(agents[0])
+        finally:
+            old.stop()
     finally:
         for a in agents:
             a.stop()
