@@ -855,13 +855,33 @@ streams_pump(struct node *n)
 			stream_pump(n, &n->streams[i]);
 }
 
+/* early_msg - may m go out before rd is persisted?  A leader's
+ * AppendEntries and heartbeats may (thesis 10.2.1): they claim nothing
+ * about what this server has on disk, so the leader's log write and the
+ * followers' overlap; the leader still counts itself towards a quorum only
+ * once its own write is done (the core takes its match from what was
+ * persisted).  Only when the hard state is not changing in this batch:
+ * the term the messages carry must already be durable (a leader whose
+ * term was lost in a crash could lead that term twice).  Votes and
+ * responses claim durability and always wait for the write. */
+static bool
+early_msg(const struct raft_ready *rd, const struct raft_msg *m)
+{
+	return !rd->hard_state_changed && rd->snapshot == NULL &&
+	       (m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_HEARTBEAT);
+}
+
+/* send_msgs - send rd's messages: those early_msg() allows when early,
+ * the others when not */
 static void
-send_msgs(struct node *n, const struct raft_ready *rd)
+send_msgs(struct node *n, const struct raft_ready *rd, bool early)
 {
 	struct buf b = BUF_INIT;
 	size_t i;
 
 	for (i = 0; i < rd->n_msgs; i++) {
+		if (early_msg(rd, &rd->msgs[i]) != early)
+			continue;
 		if (rd->msgs[i].type == RAFT_MSG_SNAPSHOT) {
 			stream_start(n, &rd->msgs[i]);
 			continue; /* sent after its last chunk */
@@ -1033,6 +1053,10 @@ process(struct node *n, const struct raft_ready *rd, int stage)
 		struct store_snapshot ss;
 		struct buf cb = BUF_INIT;
 
+		/* a retry after a stall sends these again: harmless, Raft
+		 * takes duplicates */
+		send_msgs(n, rd, true);
+		transport_flush(n->tr);
 		memset(&b, 0, sizeof(b));
 		b.set_hard_state = rd->hard_state_changed;
 		b.term = rd->term;
@@ -1078,7 +1102,9 @@ process(struct node *n, const struct raft_ready *rd, int stage)
 				 "the leader",
 			    (unsigned long long)rd->snapshot->index);
 		}
-		send_msgs(n, rd);
+		send_msgs(n, rd, false);
+		/* on the wire before the apply below, which may fsync */
+		transport_flush(n->tr);
 	}
 	if (rd->n_committed > 0) {
 		res = xcalloc(rd->n_committed, sizeof(*res));
