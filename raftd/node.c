@@ -101,6 +101,7 @@ struct node {
 	bool stalled;
 	int stall_stage; /* 0 persist, 1 apply */
 	struct raft_ready stalled_rd;
+	bool rd_applied; /* the batch being processed was applied */
 	char stall_reason[256];
 	uint64_t *c_proposed, *c_applied, *c_forwarded, *c_persist_errors,
 	    *c_reads, *c_snapshots, *c_snap_installed;
@@ -1037,14 +1038,64 @@ stall(struct node *n, const struct raft_ready *rd, int stage,
 	(*n->c_persist_errors)++;
 }
 
-/* process - persist, send, apply, answer; returns 0 when rd may be
- * advanced, or -1 when the disk refused (the node stalls on rd). */
+/* apply_committed - apply rd's committed entries in one state
+ * transaction and answer the writes waiting on them; 0, or -1 with eb
+ * when the store refused (nothing of the batch applied). */
+static int
+apply_committed(struct node *n, const struct raft_ready *rd,
+    struct errbuf *eb)
+{
+	struct ipc_raft_result *res;
+	size_t i;
+
+	if (rd->n_committed == 0)
+		return 0;
+	res = xcalloc(rd->n_committed, sizeof(*res));
+	if (fsm_apply(n->st, rd->committed, rd->n_committed, res, eb) < 0) {
+		free(res);
+		return -1;
+	}
+	for (i = 0; i < rd->n_committed; i++) {
+		const struct raft_entry *e = &rd->committed[i];
+
+		if (e->type != RAFT_ENTRY_COMMAND) {
+			res[i].index = e->index;
+			res[i].ok = true;
+		} else if (res[i].index == e->index && res[i].ok) {
+			publish_change(n, e);
+		}
+		complete_writes(n, e, &res[i]);
+	}
+	*n->c_applied += rd->n_committed;
+	free(res);
+	return 0;
+}
+
+/* apply_first - may rd's committed entries be applied before rd's own
+ * entries are persisted?  Yes when they all come before the first new
+ * entry: then they are already in the local log (and committed, so on a
+ * quorum), and their writers need not wait for this batch's fsync.  Not
+ * when the batch installs a snapshot (the state is replaced) or when a
+ * follower got an entry and its commit in one message (the state must
+ * never get ahead of the local log). */
+static bool
+apply_first(const struct raft_ready *rd)
+{
+	return rd->n_committed > 0 && rd->snapshot == NULL &&
+	       (rd->n_entries == 0 ||
+		   rd->committed[rd->n_committed - 1].index <
+		       rd->entries[0].index);
+}
+
+/* process - send what may go early, apply what is already durable,
+ * persist, send the rest, apply, answer; returns 0 when rd may be
+ * advanced, or -1 when the disk refused (the node stalls on rd; stage 1:
+ * persisted, stage 0: not).  n->rd_applied says whether rd's committed
+ * entries were applied already (a retry must not apply them twice). */
 static int
 process(struct node *n, const struct raft_ready *rd, int stage)
 {
-	struct ipc_raft_result *res;
 	struct errbuf eb;
-	size_t i;
 	int r;
 
 	if (stage == 0) {
@@ -1057,6 +1108,13 @@ process(struct node *n, const struct raft_ready *rd, int stage)
 		 * takes duplicates */
 		send_msgs(n, rd, true);
 		transport_flush(n->tr);
+		if (!n->rd_applied && apply_first(rd)) {
+			if (apply_committed(n, rd, &eb) < 0) {
+				stall(n, rd, 0, eb.msg);
+				return -1;
+			}
+			n->rd_applied = true;
+		}
 		memset(&b, 0, sizeof(b));
 		b.set_hard_state = rd->hard_state_changed;
 		b.term = rd->term;
@@ -1106,28 +1164,11 @@ process(struct node *n, const struct raft_ready *rd, int stage)
 		/* on the wire before the apply below, which may fsync */
 		transport_flush(n->tr);
 	}
-	if (rd->n_committed > 0) {
-		res = xcalloc(rd->n_committed, sizeof(*res));
-		r = fsm_apply(n->st, rd->committed, rd->n_committed, res, &eb);
-		if (r < 0) {
-			free(res);
-			stall(n, rd, 1, eb.msg);
-			return -1;
-		}
-		for (i = 0; i < rd->n_committed; i++) {
-			const struct raft_entry *e = &rd->committed[i];
-
-			if (e->type != RAFT_ENTRY_COMMAND) {
-				res[i].index = e->index;
-				res[i].ok = true;
-			} else if (res[i].index == e->index && res[i].ok) {
-				publish_change(n, e);
-			}
-			complete_writes(n, e, &res[i]);
-		}
-		*n->c_applied += rd->n_committed;
-		free(res);
+	if (!n->rd_applied && apply_committed(n, rd, &eb) < 0) {
+		stall(n, rd, 1, eb.msg);
+		return -1;
 	}
+	n->rd_applied = false;
 	handle_reads(n, rd,
 	    rd->n_committed ? rd->committed[rd->n_committed - 1].index
 			    : raft_applied_index(n->raft));
