@@ -1230,6 +1230,13 @@ maybe_snapshot(struct node *n)
 		log_warnx("raft: snapshot: %s", eb.msg);
 		return;
 	}
+	/* the log is about to lose entries up to the snapshot (less the
+	 * trailing ones): the state must not be able to fall back behind
+	 * them in a crash, or there would be nothing to replay it from */
+	if (store_state_sync(n->st, &eb) < 0) {
+		log_warnx("raft: snapshot: %s", eb.msg);
+		return;
+	}
 	if (at != applied || raft_compact(n->raft, at,
 				 (size_t)c->raft_trailing_logs) < 0) {
 		log_warnx("raft: snapshot at %llu does not match applied %llu",
