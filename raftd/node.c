@@ -1040,18 +1040,29 @@ stall(struct node *n, const struct raft_ready *rd, int stage,
 
 /* apply_committed - apply rd's committed entries in one state
  * transaction and answer the writes waiting on them; 0, or -1 with eb
- * when the store refused (nothing of the batch applied). */
+ * when the store refused (nothing of the batch applied).
+ *
+ * The writers are answered once their results are known, before the
+ * state commit: the entries are committed (on a quorum of logs), and the
+ * results are what any later apply of them would give (apply is
+ * deterministic), so the commit's flush need not delay the answers.  Nor
+ * can anything read the state before the commit: reads are served on
+ * this thread, after it.  Should the commit fail, the node stalls and
+ * applies the batch again (same results) until it succeeds; the change
+ * events go out only once it has. */
 static int
 apply_committed(struct node *n, const struct raft_ready *rd,
     struct errbuf *eb)
 {
 	struct ipc_raft_result *res;
+	struct store_txn *t;
 	size_t i;
 
 	if (rd->n_committed == 0)
 		return 0;
 	res = xcalloc(rd->n_committed, sizeof(*res));
-	if (fsm_apply(n->st, rd->committed, rd->n_committed, res, eb) < 0) {
+	if (fsm_apply_txn(n->st, rd->committed, rd->n_committed, res, &t,
+		eb) < 0) {
 		free(res);
 		return -1;
 	}
@@ -1061,10 +1072,20 @@ apply_committed(struct node *n, const struct raft_ready *rd,
 		if (e->type != RAFT_ENTRY_COMMAND) {
 			res[i].index = e->index;
 			res[i].ok = true;
-		} else if (res[i].index == e->index && res[i].ok) {
-			publish_change(n, e);
 		}
 		complete_writes(n, e, &res[i]);
+	}
+	if (store_state_commit(t, rd->committed[rd->n_committed - 1].index,
+		eb) < 0) {
+		free(res);
+		return -1;
+	}
+	for (i = 0; i < rd->n_committed; i++) {
+		const struct raft_entry *e = &rd->committed[i];
+
+		if (e->type == RAFT_ENTRY_COMMAND && res[i].index == e->index &&
+		    res[i].ok)
+			publish_change(n, e);
 	}
 	*n->c_applied += rd->n_committed;
 	free(res);
