@@ -15,6 +15,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,6 +76,24 @@ struct snap_stream {
 	struct raft_msg msg; /* the SNAPSHOT message, sent at the end */
 };
 
+/* saver - a helper thread that runs store_save() while the loop applies
+ * the committed entries of the same batch, so that the log's flushes and
+ * the state's overlap instead of adding up (see process()).  The loop
+ * waits for it before it goes on: from saver_start() to saver_wait() the
+ * raft environment is the helper's and the loop touches only the state
+ * environment (store.h, Threads). */
+struct saver {
+	pthread_t th;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool running; /* the thread exists; else saves run on the loop */
+	bool job, quit;
+	struct store *st;
+	const struct store_batch *b;
+	int rc;
+	struct errbuf eb;
+};
+
 struct node {
 	struct daemon *d;
 	struct ev_loop *loop;
@@ -102,6 +122,7 @@ struct node {
 	int stall_stage; /* 0 persist, 1 apply */
 	struct raft_ready stalled_rd;
 	bool rd_applied; /* the batch being processed was applied */
+	struct saver saver;
 	char stall_reason[256];
 	uint64_t *c_proposed, *c_applied, *c_forwarded, *c_persist_errors,
 	    *c_reads, *c_snapshots, *c_snap_installed;
@@ -1038,6 +1059,103 @@ stall(struct node *n, const struct raft_ready *rd, int stage,
 	(*n->c_persist_errors)++;
 }
 
+static void *
+saver_main(void *arg)
+{
+	struct saver *sv = arg;
+	struct errbuf eb;
+	int rc;
+
+	pthread_mutex_lock(&sv->mu);
+	for (;;) {
+		while (sv->b == NULL && !sv->quit)
+			pthread_cond_wait(&sv->cv, &sv->mu);
+		if (sv->quit)
+			break;
+		pthread_mutex_unlock(&sv->mu);
+		rc = store_save(sv->st, sv->b, &eb);
+		pthread_mutex_lock(&sv->mu);
+		sv->rc = rc;
+		sv->eb = eb;
+		sv->b = NULL;
+		pthread_cond_broadcast(&sv->cv);
+	}
+	pthread_mutex_unlock(&sv->mu);
+	return NULL;
+}
+
+/* saver_init - start the helper (signals blocked in it: they are the
+ * loop's); without it, saves simply run on the loop */
+static void
+saver_init(struct saver *sv)
+{
+	sigset_t all, old;
+
+	memset(sv, 0, sizeof(*sv));
+	if (pthread_mutex_init(&sv->mu, NULL) != 0)
+		return;
+	if (pthread_cond_init(&sv->cv, NULL) != 0) {
+		pthread_mutex_destroy(&sv->mu);
+		return;
+	}
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	sv->running = pthread_create(&sv->th, NULL, saver_main, sv) == 0;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (!sv->running) {
+		log_warnx("raft: no helper thread; log writes and applies "
+			  "will not overlap");
+		pthread_cond_destroy(&sv->cv);
+		pthread_mutex_destroy(&sv->mu);
+	}
+}
+
+static void
+saver_close(struct saver *sv)
+{
+	if (!sv->running)
+		return;
+	pthread_mutex_lock(&sv->mu);
+	sv->quit = true;
+	pthread_cond_broadcast(&sv->cv);
+	pthread_mutex_unlock(&sv->mu);
+	pthread_join(sv->th, NULL);
+	pthread_cond_destroy(&sv->cv);
+	pthread_mutex_destroy(&sv->mu);
+	sv->running = false;
+}
+
+/* saver_start - hand b (borrowed until saver_wait) to the helper; false
+ * when there is none (the caller saves itself) */
+static bool
+saver_start(struct saver *sv, struct store *st, const struct store_batch *b)
+{
+	if (!sv->running)
+		return false;
+	pthread_mutex_lock(&sv->mu);
+	sv->st = st;
+	sv->b = b;
+	pthread_cond_broadcast(&sv->cv);
+	pthread_mutex_unlock(&sv->mu);
+	return true;
+}
+
+/* saver_wait - wait for the save saver_start() began: its store_save()
+ * result, with eb */
+static int
+saver_wait(struct saver *sv, struct errbuf *eb)
+{
+	int rc;
+
+	pthread_mutex_lock(&sv->mu);
+	while (sv->b != NULL)
+		pthread_cond_wait(&sv->cv, &sv->mu);
+	rc = sv->rc;
+	*eb = sv->eb;
+	pthread_mutex_unlock(&sv->mu);
+	return rc;
+}
+
 /* apply_committed - apply rd's committed entries in one state
  * transaction and answer the writes waiting on them; 0, or -1 with eb
  * when the store refused (nothing of the batch applied).
@@ -1125,17 +1243,13 @@ process(struct node *n, const struct raft_ready *rd, int stage)
 		struct store_snapshot ss;
 		struct buf cb = BUF_INIT;
 
+		bool early, need_save, bg = false;
+		struct errbuf aeb;
+
 		/* a retry after a stall sends these again: harmless, Raft
 		 * takes duplicates */
 		send_msgs(n, rd, true);
 		transport_flush(n->tr);
-		if (!n->rd_applied && apply_first(rd)) {
-			if (apply_committed(n, rd, &eb) < 0) {
-				stall(n, rd, 0, eb.msg);
-				return -1;
-			}
-			n->rd_applied = true;
-		}
 		memset(&b, 0, sizeof(b));
 		b.set_hard_state = rd->hard_state_changed;
 		b.term = rd->term;
@@ -1166,8 +1280,22 @@ process(struct node *n, const struct raft_ready *rd, int stage)
 				n->in_complete = false;
 			}
 		}
-		if ((b.set_hard_state || b.n_entries > 0 || b.snapshot) &&
-		    (r = store_save(n->st, &b, &eb)) < 0) {
+		/* committed entries already in the local log are applied
+		 * (and their writers answered) while the helper writes the
+		 * new ones: the two flushes overlap.  Should the apply fail,
+		 * it is tried again after the save, below. */
+		need_save = b.set_hard_state || b.n_entries > 0 || b.snapshot;
+		early = !n->rd_applied && apply_first(rd);
+		if (early && need_save)
+			bg = saver_start(&n->saver, n->st, &b);
+		if (early && apply_committed(n, rd, &aeb) == 0)
+			n->rd_applied = true;
+		r = 0;
+		if (bg)
+			r = saver_wait(&n->saver, &eb);
+		else if (need_save)
+			r = store_save(n->st, &b, &eb);
+		if (r < 0) {
 			buf_free(&cb);
 			stall(n, rd, 0, eb.msg);
 			return -1;
@@ -1591,6 +1719,7 @@ node_init(struct daemon *d, struct errbuf *eb)
 
 	if ((r = store_open(&n->st, c->data_dir, NULL, eb)) < 0)
 		goto fail;
+	saver_init(&n->saver);
 	{
 		char ev[PATH_MAX];
 
@@ -1643,6 +1772,7 @@ fail:
 	ipc_pub_close(n->pub);
 	transport_close(n->tr);
 	raft_free(n->raft);
+	saver_close(&n->saver);
 	store_close(n->st);
 	free(n->peers);
 	free(n);
@@ -1701,6 +1831,7 @@ node_close(struct daemon *d)
 	if (n->in_fd >= 0)
 		close(n->in_fd);
 	raft_free(n->raft);
+	saver_close(&n->saver);
 	store_close(n->st);
 	free(n->peers);
 	free(n);

@@ -71,7 +71,11 @@
  *
  * Threads: a struct store belongs to one thread (raftd's loop), except
  * that store_state_snapshot() may run in one worker thread while the loop
- * keeps using the store (not store_state_restore() or store_close()).
+ * keeps using the store (not store_state_restore() or store_close()), and
+ * that store_save() may run in one worker thread while the loop uses only
+ * the state functions (the two environments share no mutable data; not
+ * store_state_restore(), store_load(), store_log_bounds() or
+ * store_close()).
  */
 #ifndef CAIRN_STORE_H
 #define CAIRN_STORE_H
