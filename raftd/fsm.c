@@ -1210,16 +1210,16 @@ dedup_record(struct store_txn *t, const struct ipc_raft_cmd *c,
 }
 
 int
-fsm_apply(struct store *st, const struct raft_entry *entries, size_t n,
+fsm_apply_txn(struct store *st, const struct raft_entry *entries, size_t n,
     struct ipc_raft_result *results, struct fsm_effects *fx,
+    struct store_txn **out,
     struct errbuf *eb)
 {
 	struct store_txn *t;
 	size_t i;
 	int r;
 
-	if (n == 0)
-		return 0;
+	*out = NULL;
 	if ((r = store_state_begin(st, &t)) < 0)
 		return errbuf_set(eb, r, "state: begin: %s", strerror(-r));
 	for (i = 0; i < n; i++) {
@@ -1261,7 +1261,29 @@ fsm_apply(struct store *st, const struct raft_entry *entries, size_t n,
 			    (unsigned long long)e->index, strerror(-r));
 		}
 	}
-	return store_state_commit(t, entries[n - 1].index, eb);
+	*out = t;
+	return 0;
+}
+
+int
+fsm_apply(struct store *st, const struct raft_entry *entries, size_t n,
+    struct ipc_raft_result *results, struct fsm_effects *fx,
+    struct errbuf *eb)
+{
+	struct store_txn *t;
+	int r;
+
+	if (n == 0)
+		return 0;
+	if ((r = fsm_apply_txn(st, entries, n, results, fx, &t, eb)) < 0)
+		return r;
+	if ((r = store_state_commit(t, entries[n - 1].index, eb)) < 0) {
+		size_t i;
+
+		for (i = 0; i < n; i++)
+			cdc_free(&ipc_raft_result_desc, &results[i]);
+	}
+	return r;
 }
 
 /* -------------------------------------------------------------- reads */

@@ -63,6 +63,16 @@ int fsm_apply(struct store *st, const struct raft_entry *entries, size_t n,
     struct ipc_raft_result *results, struct fsm_effects *fx,
     struct errbuf *eb);
 
+/* fsm_apply_txn - fsm_apply() without the commit: entries[0..n) (n >= 1)
+ * applied in the state transaction *out, results filled, for the caller
+ * to end with store_state_commit(*out, entries[n-1].index) or
+ * store_state_abort(); effects to act on once committed go to fx.
+ * Returns 0, or an error with *out NULL (nothing applied, results freed,
+ * fx to be dropped). */
+int fsm_apply_txn(struct store *st, const struct raft_entry *entries,
+    size_t n, struct ipc_raft_result *results, struct fsm_effects *fx,
+    struct store_txn **out, struct errbuf *eb);
+
 /* fsm_kv_read - rows for key (or every key with that prefix when
  * recurse), at most max_rows (0: no limit), and the kv table's index,
  * from a fresh read transaction.  rep is zeroed by the caller; release it

@@ -15,6 +15,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,6 +78,24 @@ struct snap_stream {
 	struct raft_msg msg; /* the SNAPSHOT message, sent at the end */
 };
 
+/* saver - a helper thread that runs store_save() while the loop applies
+ * the committed entries of the same batch, so that the log's flushes and
+ * the state's overlap instead of adding up (see process()).  The loop
+ * waits for it before it goes on: from saver_start() to saver_wait() the
+ * raft environment is the helper's and the loop touches only the state
+ * environment (store.h, Threads). */
+struct saver {
+	pthread_t th;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool running; /* the thread exists; else saves run on the loop */
+	bool job, quit;
+	struct store *st;
+	const struct store_batch *b;
+	int rc;
+	struct errbuf eb;
+};
+
 struct node {
 	struct daemon *d;
 	struct ev_loop *loop;
@@ -107,6 +127,8 @@ struct node {
 	bool stalled;
 	int stall_stage; /* 0 persist, 1 apply */
 	struct raft_ready stalled_rd;
+	bool rd_applied; /* the batch being processed was applied */
+	struct saver saver;
 	char stall_reason[256];
 	uint64_t *c_proposed, *c_applied, *c_forwarded, *c_persist_errors,
 	    *c_reads, *c_snapshots, *c_snap_installed;
@@ -973,13 +995,33 @@ streams_pump(struct node *n)
 			stream_pump(n, &n->streams[i]);
 }
 
+/* early_msg - may m go out before rd is persisted?  A leader's
+ * AppendEntries and heartbeats may (thesis 10.2.1): they claim nothing
+ * about what this server has on disk, so the leader's log write and the
+ * followers' overlap; the leader still counts itself towards a quorum only
+ * once its own write is done (the core takes its match from what was
+ * persisted).  Only when the hard state is not changing in this batch:
+ * the term the messages carry must already be durable (a leader whose
+ * term was lost in a crash could lead that term twice).  Votes and
+ * responses claim durability and always wait for the write. */
+static bool
+early_msg(const struct raft_ready *rd, const struct raft_msg *m)
+{
+	return !rd->hard_state_changed && rd->snapshot == NULL &&
+	       (m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_HEARTBEAT);
+}
+
+/* send_msgs - send rd's messages: those early_msg() allows when early,
+ * the others when not */
 static void
-send_msgs(struct node *n, const struct raft_ready *rd)
+send_msgs(struct node *n, const struct raft_ready *rd, bool early)
 {
 	struct buf b = BUF_INIT;
 	size_t i;
 
 	for (i = 0; i < rd->n_msgs; i++) {
+		if (early_msg(rd, &rd->msgs[i]) != early)
+			continue;
 		if (rd->msgs[i].type == RAFT_MSG_SNAPSHOT) {
 			stream_start(n, &rd->msgs[i]);
 			continue; /* sent after its last chunk */
@@ -1141,14 +1183,185 @@ stall(struct node *n, const struct raft_ready *rd, int stage,
 	(*n->c_persist_errors)++;
 }
 
-/* process - persist, send, apply, answer; returns 0 when rd may be
- * advanced, or -1 when the disk refused (the node stalls on rd). */
+static void *
+saver_main(void *arg)
+{
+	struct saver *sv = arg;
+	struct errbuf eb;
+	int rc;
+
+	pthread_mutex_lock(&sv->mu);
+	for (;;) {
+		while (sv->b == NULL && !sv->quit)
+			pthread_cond_wait(&sv->cv, &sv->mu);
+		if (sv->quit)
+			break;
+		pthread_mutex_unlock(&sv->mu);
+		rc = store_save(sv->st, sv->b, &eb);
+		pthread_mutex_lock(&sv->mu);
+		sv->rc = rc;
+		sv->eb = eb;
+		sv->b = NULL;
+		pthread_cond_broadcast(&sv->cv);
+	}
+	pthread_mutex_unlock(&sv->mu);
+	return NULL;
+}
+
+/* saver_init - start the helper (signals blocked in it: they are the
+ * loop's); without it, saves simply run on the loop */
+static void
+saver_init(struct saver *sv)
+{
+	sigset_t all, old;
+
+	memset(sv, 0, sizeof(*sv));
+	if (pthread_mutex_init(&sv->mu, NULL) != 0)
+		return;
+	if (pthread_cond_init(&sv->cv, NULL) != 0) {
+		pthread_mutex_destroy(&sv->mu);
+		return;
+	}
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	sv->running = pthread_create(&sv->th, NULL, saver_main, sv) == 0;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (!sv->running) {
+		log_warnx("raft: no helper thread; log writes and applies "
+			  "will not overlap");
+		pthread_cond_destroy(&sv->cv);
+		pthread_mutex_destroy(&sv->mu);
+	}
+}
+
+static void
+saver_close(struct saver *sv)
+{
+	if (!sv->running)
+		return;
+	pthread_mutex_lock(&sv->mu);
+	sv->quit = true;
+	pthread_cond_broadcast(&sv->cv);
+	pthread_mutex_unlock(&sv->mu);
+	pthread_join(sv->th, NULL);
+	pthread_cond_destroy(&sv->cv);
+	pthread_mutex_destroy(&sv->mu);
+	sv->running = false;
+}
+
+/* saver_start - hand b (borrowed until saver_wait) to the helper; false
+ * when there is none (the caller saves itself) */
+static bool
+saver_start(struct saver *sv, struct store *st, const struct store_batch *b)
+{
+	if (!sv->running)
+		return false;
+	pthread_mutex_lock(&sv->mu);
+	sv->st = st;
+	sv->b = b;
+	pthread_cond_broadcast(&sv->cv);
+	pthread_mutex_unlock(&sv->mu);
+	return true;
+}
+
+/* saver_wait - wait for the save saver_start() began: its store_save()
+ * result, with eb */
+static int
+saver_wait(struct saver *sv, struct errbuf *eb)
+{
+	int rc;
+
+	pthread_mutex_lock(&sv->mu);
+	while (sv->b != NULL)
+		pthread_cond_wait(&sv->cv, &sv->mu);
+	rc = sv->rc;
+	*eb = sv->eb;
+	pthread_mutex_unlock(&sv->mu);
+	return rc;
+}
+
+/* apply_committed - apply rd's committed entries in one state
+ * transaction and answer the writes waiting on them; 0, or -1 with eb
+ * when the store refused (nothing of the batch applied).
+ *
+ * The writers are answered once their results are known, before the
+ * state commit: the entries are committed (on a quorum of logs), and the
+ * results are what any later apply of them would give (apply is
+ * deterministic), so the commit's flush need not delay the answers.  Nor
+ * can anything read the state before the commit: reads are served on
+ * this thread, after it.  Should the commit fail, the node stalls and
+ * applies the batch again (same results) until it succeeds; the change
+ * events go out only once it has. */
+static int
+apply_committed(struct node *n, const struct raft_ready *rd,
+    struct errbuf *eb)
+{
+	struct ipc_raft_result *res;
+	struct fsm_effects fx;
+	struct store_txn *t;
+	size_t i;
+	int r;
+
+	if (rd->n_committed == 0)
+		return 0;
+	memset(&fx, 0, sizeof(fx));
+	res = xcalloc(rd->n_committed, sizeof(*res));
+	if (fsm_apply_txn(n->st, rd->committed, rd->n_committed, res, &fx, &t,
+		eb) < 0) {
+		free(res);
+		fsm_effects_free(&fx);
+		return -1;
+	}
+	for (i = 0; i < rd->n_committed; i++) {
+		const struct raft_entry *e = &rd->committed[i];
+
+		if (e->type != RAFT_ENTRY_COMMAND) {
+			res[i].index = e->index;
+			res[i].ok = true;
+		}
+		complete_writes(n, e, &res[i]);
+	}
+	r = store_state_commit(t, rd->committed[rd->n_committed - 1].index,
+	    eb);
+	for (i = 0; i < rd->n_committed; i++)
+		cdc_free(&ipc_raft_result_desc, &res[i]);
+	free(res);
+	if (r < 0) {
+		fsm_effects_free(&fx);
+		return -1;
+	}
+	/* after the commit: readers woken by change events see it */
+	act_on(n, &fx);
+	fsm_effects_free(&fx);
+	*n->c_applied += rd->n_committed;
+	return 0;
+}
+
+/* apply_first - may rd's committed entries be applied before rd's own
+ * entries are persisted?  Yes when they all come before the first new
+ * entry: then they are already in the local log (and committed, so on a
+ * quorum), and their writers need not wait for this batch's fsync.  Not
+ * when the batch installs a snapshot (the state is replaced) or when a
+ * follower got an entry and its commit in one message (the state must
+ * never get ahead of the local log). */
+static bool
+apply_first(const struct raft_ready *rd)
+{
+	return rd->n_committed > 0 && rd->snapshot == NULL &&
+	       (rd->n_entries == 0 ||
+		   rd->committed[rd->n_committed - 1].index <
+		       rd->entries[0].index);
+}
+
+/* process - send what may go early, apply what is already durable,
+ * persist, send the rest, apply, answer; returns 0 when rd may be
+ * advanced, or -1 when the disk refused (the node stalls on rd; stage 1:
+ * persisted, stage 0: not).  n->rd_applied says whether rd's committed
+ * entries were applied already (a retry must not apply them twice). */
 static int
 process(struct node *n, const struct raft_ready *rd, int stage)
 {
-	struct ipc_raft_result *res;
 	struct errbuf eb;
-	size_t i;
 	int r;
 
 	if (stage == 0) {
@@ -1157,6 +1370,13 @@ process(struct node *n, const struct raft_ready *rd, int stage)
 		struct store_snapshot ss;
 		struct buf cb = BUF_INIT;
 
+		bool early, need_save, bg = false;
+		struct errbuf aeb;
+
+		/* a retry after a stall sends these again: harmless, Raft
+		 * takes duplicates */
+		send_msgs(n, rd, true);
+		transport_flush(n->tr);
 		memset(&b, 0, sizeof(b));
 		b.set_hard_state = rd->hard_state_changed;
 		b.term = rd->term;
@@ -1187,8 +1407,22 @@ process(struct node *n, const struct raft_ready *rd, int stage)
 				n->in_complete = false;
 			}
 		}
-		if ((b.set_hard_state || b.n_entries > 0 || b.snapshot) &&
-		    (r = store_save(n->st, &b, &eb)) < 0) {
+		/* committed entries already in the local log are applied
+		 * (and their writers answered) while the helper writes the
+		 * new ones: the two flushes overlap.  Should the apply fail,
+		 * it is tried again after the save, below. */
+		need_save = b.set_hard_state || b.n_entries > 0 || b.snapshot;
+		early = !n->rd_applied && apply_first(rd);
+		if (early && need_save)
+			bg = saver_start(&n->saver, n->st, &b);
+		if (early && apply_committed(n, rd, &aeb) == 0)
+			n->rd_applied = true;
+		r = 0;
+		if (bg)
+			r = saver_wait(&n->saver, &eb);
+		else if (need_save)
+			r = store_save(n->st, &b, &eb);
+		if (r < 0) {
 			buf_free(&cb);
 			stall(n, rd, 0, eb.msg);
 			return -1;
@@ -1203,36 +1437,15 @@ process(struct node *n, const struct raft_ready *rd, int stage)
 				 "the leader",
 			    (unsigned long long)rd->snapshot->index);
 		}
-		send_msgs(n, rd);
+		send_msgs(n, rd, false);
+		/* on the wire before the apply below, which may fsync */
+		transport_flush(n->tr);
 	}
-	if (rd->n_committed > 0) {
-		struct fsm_effects fx;
-
-		memset(&fx, 0, sizeof(fx));
-		res = xcalloc(rd->n_committed, sizeof(*res));
-		r = fsm_apply(n->st, rd->committed, rd->n_committed, res, &fx,
-		    &eb);
-		if (r < 0) {
-			free(res);
-			fsm_effects_free(&fx);
-			stall(n, rd, 1, eb.msg);
-			return -1;
-		}
-		act_on(n, &fx);
-		fsm_effects_free(&fx);
-		for (i = 0; i < rd->n_committed; i++) {
-			const struct raft_entry *e = &rd->committed[i];
-
-			if (e->type != RAFT_ENTRY_COMMAND) {
-				res[i].index = e->index;
-				res[i].ok = true;
-			}
-			complete_writes(n, e, &res[i]);
-			cdc_free(&ipc_raft_result_desc, &res[i]);
-		}
-		*n->c_applied += rd->n_committed;
-		free(res);
+	if (!n->rd_applied && apply_committed(n, rd, &eb) < 0) {
+		stall(n, rd, 1, eb.msg);
+		return -1;
 	}
+	n->rd_applied = false;
 	handle_reads(n, rd,
 	    rd->n_committed ? rd->committed[rd->n_committed - 1].index
 			    : raft_applied_index(n->raft));
@@ -1296,6 +1509,13 @@ maybe_snapshot(struct node *n)
 	if (applied < si + (uint64_t)c->raft_snapshot_threshold)
 		return;
 	if (store_state_snapshot(n->st, n->snap_path, &at, &eb) < 0) {
+		log_warnx("raft: snapshot: %s", eb.msg);
+		return;
+	}
+	/* the log is about to lose entries up to the snapshot (less the
+	 * trailing ones): the state must not be able to fall back behind
+	 * them in a crash, or there would be nothing to replay it from */
+	if (store_state_sync(n->st, &eb) < 0) {
 		log_warnx("raft: snapshot: %s", eb.msg);
 		return;
 	}
@@ -1993,6 +2213,7 @@ node_init(struct daemon *d, struct errbuf *eb)
 
 	if ((r = store_open(&n->st, c->data_dir, NULL, eb)) < 0)
 		goto fail;
+	saver_init(&n->saver);
 	{
 		char ev[PATH_MAX];
 
@@ -2052,6 +2273,7 @@ fail:
 	ipc_pub_close(n->pub);
 	transport_close(n->tr);
 	raft_free(n->raft);
+	saver_close(&n->saver);
 	store_close(n->st);
 	sessions_free(n->sess);
 	free(n->peers);
@@ -2113,6 +2335,7 @@ node_close(struct daemon *d)
 	if (n->in_fd >= 0)
 		close(n->in_fd);
 	raft_free(n->raft);
+	saver_close(&n->saver);
 	store_close(n->st);
 	sessions_free(n->sess);
 	free(n->peers);

@@ -21,13 +21,33 @@
  * damaged or found under the wrong key is detected.  The hard state and
  * snapshot records carry a CRC32C too.
  *
- * Every write is one LMDB transaction, fsynced at commit (no MDB_NOSYNC, no
- * MDB_WRITEMAP): store_save() is raftd's group commit of one ready batch,
- * and store_state_commit() writes the applied index in the same transaction
- * as the changes it applied, so a crash never applies an entry twice or
- * loses one.  store_open() verifies the whole log before anything is
- * served and refuses a damaged store with a message naming the file and
- * the entry.
+ * Every write is one LMDB transaction (no MDB_NOSYNC, no MDB_WRITEMAP):
+ * store_save() is raftd's group commit of one ready batch, fsynced at
+ * commit, and store_state_commit() writes the applied index in the same
+ * transaction as the changes it applied, so the state is always that of
+ * some applied index: an entry is never applied twice or half.
+ * store_open() verifies the whole log before anything is served and
+ * refuses a damaged store with a message naming the file and the entry.
+ *
+ * Durability: the Raft log is the durable record; the state is derived
+ * from it.  The raft environment syncs data and meta page at every commit
+ * (LMDB's default).  The state environment is opened with MDB_NOMETASYNC:
+ * a state commit syncs the pages it wrote, then writes the meta page that
+ * points at them without waiting for it, so LMDB's integrity holds at any
+ * crash (the meta page on disk only ever points at synced pages, and LMDB
+ * reuses no page either of its two meta pages needs) while a crash of the
+ * machine may lose the newest state commit(s) not yet followed by another
+ * commit or store_state_sync().  The durable applied index may so be
+ * behind the one the process last committed; raftd replays the log from
+ * the durable applied index + 1 when it starts (raft_load gets it from
+ * store_state_applied()), which reproduces the same state because apply
+ * is deterministic.  That needs the log to keep every entry after the
+ * durable applied index: before compacting the log, call
+ * store_state_sync(), which makes the newest state commit durable.
+ * (MDB_NOSYNC would be faster still but is not safe: the meta page could
+ * reach the disk before the pages it points at, or after they were
+ * reused, and an OS crash would corrupt the state.)  A process crash
+ * loses nothing committed in either environment: the page cache keeps it.
  *
  * Errors: every function that can fail returns 0 or a negative errno, and,
  * where it takes one, fills a struct errbuf with a reason that names the
@@ -51,7 +71,11 @@
  *
  * Threads: a struct store belongs to one thread (raftd's loop), except
  * that store_state_snapshot() may run in one worker thread while the loop
- * keeps using the store (not store_state_restore() or store_close()).
+ * keeps using the store (not store_state_restore() or store_close()), and
+ * that store_save() may run in one worker thread while the loop uses only
+ * the state functions (the two environments share no mutable data; not
+ * store_state_restore(), store_load(), store_log_bounds() or
+ * store_close()).
  */
 #ifndef CAIRN_STORE_H
 #define CAIRN_STORE_H
@@ -298,10 +322,13 @@ int store_state_iterate(struct store_txn *t, const char *table,
 /*
  * store_state_commit - write applied_index (must be greater than the
  * stored applied index: an entry is never applied twice) in the same
- * transaction, commit and fsync; t is freed in every case.
+ * transaction and commit; t is freed in every case.  The changes and the
+ * applied index go together: visible to readers at once, and on disk
+ * whole or not at all; durable by the next state commit or
+ * store_state_sync() (see Durability at the top).
  *
- * Returns 0 when the changes and the applied index are durable together;
- * otherwise nothing of t was written: -ENOSPC (map/disk full, the store
+ * Returns 0 when the changes and the applied index are committed
+ * together; otherwise nothing of t was written: -ENOSPC (map/disk full, the store
  * stays readable), -EINVAL (applied_index goes back), an earlier put/del
  * error, -EIO; eb says why.
  */
@@ -324,8 +351,17 @@ int store_state_release(struct store_txn *t);
 /* store_state_abort - drop every change of t and free it; t may be NULL. */
 void store_state_abort(struct store_txn *t);
 
-/* store_state_applied - the durable applied index (0: nothing applied).
- * Returns 0 or -EIO. */
+/*
+ * store_state_sync - make every committed state transaction durable
+ * (mdb_env_sync, forced): afterwards a crash of the machine cannot take
+ * the state back behind the applied index committed last.  Call it
+ * before the log is compacted behind that index.  Returns 0, or -EIO
+ * (-ENOSPC ...) with eb.
+ */
+int store_state_sync(struct store *s, struct errbuf *eb);
+
+/* store_state_applied - the committed applied index (0: nothing applied);
+ * right after store_open() that is the durable one.  Returns 0 or -EIO. */
 int store_state_applied(struct store *s, uint64_t *applied);
 
 /* store_state_generation - starts at 1 and increases with every

@@ -834,6 +834,7 @@ transport_set_peer(struct transport *t, uint64_t id, const char *addr)
 }
 
 static struct inconn *inconn_find(const struct transport *t, uint64_t id);
+static void inconn_write_cb(struct ev_loop *loop, ev_io *w, int revents);
 
 /* transport_send - to the peer's own address if we know it, else back over
  * the newest connection it made to us (a client does not listen). */
@@ -877,6 +878,27 @@ transport_send(struct transport *t, uint64_t id, uint8_t kind,
 		break;
 	}
 	return 0;
+}
+
+/* transport_flush - write what is queued now, rather than when the loop
+ * next polls (see transport.h). */
+void
+transport_flush(struct transport *t)
+{
+	struct inconn *c, *next;
+	struct peer *p;
+
+	if (t->dispatching)
+		return; /* fn may hold a connection's buffers: leave it to
+			   the write watchers */
+	for (p = t->peers; p != NULL; p = p->next)
+		if (p->state == P_UP && p->q.head != NULL)
+			(void)peer_flush(p);
+	for (c = t->conns; c != NULL; c = next) {
+		next = c->next;
+		if (c->q.head != NULL)
+			inconn_write_cb(t->loop, &c->wio, EV_WRITE);
+	}
 }
 
 /* ------------------------------------------------ incoming connections */

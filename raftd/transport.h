@@ -94,6 +94,13 @@ int transport_set_peer(struct transport *t, uint64_t id, const char *addr);
 int transport_send(struct transport *t, uint64_t id, uint8_t kind,
     const void *payload, size_t len);
 
+/* transport_flush - write every queued frame to connected peers now
+ * (as far as the sockets take them; the rest goes when they have room)
+ * instead of on the loop's next poll: for frames that should be on the
+ * wire before a slow call (an fsync) or without waiting for the loop.
+ * Does nothing inside the receive callback. */
+void transport_flush(struct transport *t);
+
 void transport_stats(const struct transport *t, struct transport_stats *st);
 void transport_close(struct transport *t);
 

@@ -3,7 +3,9 @@
 cluster (Debian's etcd-server) on loopback through its v3 JSON gateway:
 writes, and reads (Cairn default and ?stale; etcd serializable) at 1, 16
 and 64 connections with wrk, printed as Cairn/etcd ratios.  Bounded: each
-point runs BENCH_SECONDS (default 5) seconds."""
+point runs BENCH_SECONDS (default 5) seconds.  For quicker runs, BENCH_OPS
+(comma-separated: put,get) and BENCH_CONNS (e.g. "1,64") narrow what is
+measured; ratios are printed for what both sides ran."""
 import http.client
 import json
 import os
@@ -20,6 +22,8 @@ BUILD = os.environ.get("CAIRN_BUILD", os.path.join(TOP, "build"))
 SECS = int(os.environ.get("BENCH_SECONDS", "5"))
 LUA = os.path.join(TOP, "tests", "bench", "kv.lua")
 NKEYS = 1000
+OPS = os.environ.get("BENCH_OPS", "put,get").split(",")
+CONNS = [int(c) for c in os.environ.get("BENCH_CONNS", "1,16,64").split(",")]
 procs = []
 
 
@@ -125,7 +129,7 @@ def main():
             key = base64.b64encode(("bench/k%08d" % i).encode()).decode()
             call(ehost, int(eport), "POST", "/v3/kv/put",
                  json.dumps({"key": key, "value": base64.b64encode(b"x" * 100).decode()}))
-        for conns in (1, 16, 64):
+        for conns in CONNS:
             for name, url, env in (
                     ("cairn.put", "http://%s:28500" % chost, {"KV_TARGET": "cairn", "KV_OP": "put"}),
                     ("etcd.put", "http://%s" % el, {"KV_TARGET": "etcd", "KV_OP": "put"}),
@@ -134,13 +138,21 @@ def main():
                      {"KV_TARGET": "cairn", "KV_OP": "get", "KV_MODE": "stale"}),
                     ("etcd.get_ser", "http://%s" % el,
                      {"KV_TARGET": "etcd", "KV_OP": "get", "KV_MODE": "ser"})):
+                if env["KV_OP"] not in OPS:
+                    continue
                 env["KV_KEYS"] = str(NKEYS)
                 rps, p50, p99, bad = wrk(url, conns, env)
                 results[(name, conns)] = (rps, p50, p99)
                 print("%s.c%d %.0f ops/s p50 %.2f ms p99 %.2f ms%s" %
                       (name, conns, rps, p50, p99, " (%d errors)" % bad if bad else ""))
                 sys.stdout.flush()
-        for conns in (1, 16, 64):
+        for conns in CONNS:
+            if "put" not in OPS or "get" not in OPS:
+                if "put" in OPS:
+                    w = results[("cairn.put", conns)][0] / results[("etcd.put", conns)][0]
+                    p = results[("cairn.put", conns)][2] / max(results[("etcd.put", conns)][2], 1e-6)
+                    print("ratio.c%d writes %.2fx (p99 %.2fx) (Cairn/etcd)" % (conns, w, p))
+                continue
             w = results[("cairn.put", conns)][0] / results[("etcd.put", conns)][0]
             r = results[("cairn.get_default", conns)][0] / results[("etcd.get_ser", conns)][0]
             s = results[("cairn.get_stale", conns)][0] / results[("etcd.get_ser", conns)][0]

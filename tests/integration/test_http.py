@@ -30,8 +30,10 @@ class Agent:
         self.p = Proc(args, self.tmp.path, "agent", env={"NOTIFY_SOCKET": self.n.path})
         try:
             self.n.wait("READY=1", 30)
-            wait_for(lambda: self.curl("/v1/status/leader")[1] not in ('""', ""),
-                     15, "a leader")
+            # a 200 with an address: an error body (httpd not connected
+            # to raftd yet, just after READY) is no leader
+            wait_for(lambda: (lambda r: r[0] == 200 and r[1] not in ('""', ""))(
+                self.curl("/v1/status/leader")), 15, "a leader")
             # the leader registers the node (serfHealth) from gossip;
             # sessions need it
             wait_for(lambda: '"serfHealth"' in self.curl("/v1/health/node/" +
