@@ -60,10 +60,10 @@ run_fuzz_corpus() {
 		# replay the corpus, then a short bounded fuzz run from it
 		if timeout 300 "$f" -runs=0 "$c" >"$out" 2>&1 &&
 		   mkdir -p "$log/corpus_$n" &&
-		   timeout 300 "$f" -max_total_time=${FUZZ_SMOKE_SECONDS:-10} -rss_limit_mb=2048 \
+		   timeout 300 "$f" -max_total_time=${FUZZ_SMOKE_SECONDS:-5} -rss_limit_mb=2048 \
 			-timeout=5 -artifact_prefix="$log/" "$log/corpus_$n" "$c" >>"$out" 2>&1; then
 			passed=$((passed + 1))
-			echo "ok   fuzz_$n: corpus of $(ls "$c" | wc -l) + ${FUZZ_SMOKE_SECONDS:-10}s"
+			echo "ok   fuzz_$n: corpus of $(ls "$c" | wc -l) + ${FUZZ_SMOKE_SECONDS:-5}s"
 		else
 			note_fail 1 "fuzz_$n (see $out)"
 			echo "FAIL fuzz_$n"
@@ -79,6 +79,13 @@ run_integration() {
 		[ -z "$TEST_FILTER" ] || case "$t" in *"$TEST_FILTER"*) ;; *) continue ;; esac
 		name="$b/${t##*/}"
 		out="$log/$(echo "$name" | tr / _).log"
+		# the sanitizer pass checks memory safety: its soak-style runs
+		# (packet loss) are shorter than the normal build's
+		case "$b" in
+		*san*) soak=10 ;;
+		*) soak=30 ;;
+		esac
+		GOSSIP_LOSS_SECONDS=${GOSSIP_LOSS_SECONDS:-$soak} \
 		CAIRN_BUILD="$top/$b" timeout 900 python3 "$t" >"$out" 2>&1
 		rc=$?
 		p=$(grep -c '^PASS ' "$out")
