@@ -129,9 +129,11 @@ enum raft_cmd_op {
 	RAFT_OP_SESSION_CREATE = 9, /* sess (its id chosen by the proposer) */
 	RAFT_OP_SESSION_DESTROY = 10, /* session: invalidate (behavior) */
 	RAFT_OP_TXN = 11,	    /* ops, all or nothing */
-	RAFT_OP_CATALOG_REGISTER = 12, /* cnode (upsert), ccheck if set */
-	RAFT_OP_CATALOG_DEREGISTER = 13, /* key: node; ccheck.check_id: only
-					  * that check */
+	RAFT_OP_CATALOG_REGISTER = 12, /* cnode (upsert), csvc if set, ccheck
+					* and cchecks if set */
+	RAFT_OP_CATALOG_DEREGISTER = 13, /* key: node; csvc.id: only that
+					  * service (and its checks);
+					  * ccheck.check_id: only that check */
 };
 
 /* why a command did not take effect (ipc_raft_result.err) */
@@ -175,6 +177,26 @@ extern const struct cdc_msg_desc ipc_node_desc;
 	F(S, 12, U64, uint64_t, modify_index, NULL)
 CDC_STRUCT(ipc_check, IPC_CHECK)
 extern const struct cdc_msg_desc ipc_check_desc;
+
+/* a service instance in the catalog; meta and tagged addresses "k=v";
+ * weights passing/warning (0: Consul's defaults 1/1) */
+#define IPC_SERVICE(F, S)                                                      \
+	F(S, 1, STR, char *, node, NULL)                                       \
+	F(S, 2, STR, char *, id, NULL)                                         \
+	F(S, 3, STR, char *, service, NULL)                                    \
+	F(S, 4, STRLIST, struct cdc_strlist, tags, NULL)                       \
+	F(S, 5, STR, char *, address, NULL)                                    \
+	F(S, 6, U32, uint32_t, port, NULL)                                     \
+	F(S, 7, STRLIST, struct cdc_strlist, meta, NULL)                       \
+	F(S, 8, BOOL, bool, enable_tag_override, NULL)                         \
+	F(S, 9, STRLIST, struct cdc_strlist, tagged_addresses, NULL)           \
+	F(S, 10, U32, uint32_t, weight_passing, NULL)                          \
+	F(S, 11, U32, uint32_t, weight_warning, NULL)                          \
+	F(S, 12, STR, char *, kind, NULL)                                      \
+	F(S, 13, U64, uint64_t, create_index, NULL)                            \
+	F(S, 14, U64, uint64_t, modify_index, NULL)
+CDC_STRUCT(ipc_service, IPC_SERVICE)
+extern const struct cdc_msg_desc ipc_service_desc;
 
 /* a session as Consul shows it; also the stored form.  lock_delay in ns;
  * ttl as the client gave it ("30s"), ttl_ms parsed. */
@@ -225,7 +247,10 @@ extern const struct cdc_msg_desc ipc_txn_error_desc;
 	F(S, 9, MSG, struct ipc_session, sess, &ipc_session_desc)              \
 	F(S, 10, MSGLIST, struct cdc_list, ops, &ipc_txn_op_desc)              \
 	F(S, 11, MSG, struct ipc_node, cnode, &ipc_node_desc)                  \
-	F(S, 12, MSG, struct ipc_check, ccheck, &ipc_check_desc)
+	F(S, 12, MSG, struct ipc_check, ccheck, &ipc_check_desc)               \
+	F(S, 13, MSG, struct ipc_service, csvc, &ipc_service_desc)             \
+	F(S, 14, MSGLIST, struct cdc_list, cchecks, &ipc_check_desc)           \
+	F(S, 15, BOOL, bool, skip_node_update, NULL)
 CDC_STRUCT(ipc_raft_cmd, IPC_RAFT_CMD)
 extern const struct cdc_msg_desc ipc_raft_cmd_desc;
 
@@ -315,11 +340,13 @@ CDC_STRUCT(ipc_session_read_reply, IPC_SESSION_READ_REPLY)
 extern const struct cdc_msg_desc ipc_session_read_reply_desc;
 
 /* IPC_CATALOG_READ: what "nodes" (all, or node), "checks" (all, or a
- * node's) */
+ * node's), "services" (all, or a node's), "service" (the instances of
+ * service, with their nodes and every check of those nodes) */
 #define IPC_CATALOG_READ(F, S)                                                 \
 	F(S, 1, U32, uint32_t, mode, NULL)                                     \
 	F(S, 2, STR, char *, what, NULL)                                       \
-	F(S, 3, STR, char *, node, NULL)
+	F(S, 3, STR, char *, node, NULL)                                       \
+	F(S, 4, STR, char *, service, NULL)
 CDC_STRUCT(ipc_catalog_read, IPC_CATALOG_READ)
 extern const struct cdc_msg_desc ipc_catalog_read_desc;
 
@@ -328,7 +355,8 @@ extern const struct cdc_msg_desc ipc_catalog_read_desc;
 	F(S, 2, BOOL, bool, known_leader, NULL)                                \
 	F(S, 3, U64, uint64_t, last_contact_ms, NULL)                          \
 	F(S, 4, MSGLIST, struct cdc_list, nodes, &ipc_node_desc)               \
-	F(S, 5, MSGLIST, struct cdc_list, checks, &ipc_check_desc)
+	F(S, 5, MSGLIST, struct cdc_list, checks, &ipc_check_desc)             \
+	F(S, 6, MSGLIST, struct cdc_list, services, &ipc_service_desc)
 CDC_STRUCT(ipc_catalog_reply, IPC_CATALOG_REPLY)
 extern const struct cdc_msg_desc ipc_catalog_reply_desc;
 

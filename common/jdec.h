@@ -35,7 +35,7 @@
  * Release everything with jd_free.
  */
 
-#define JD_MAX_ELEMS 100000
+#define JD_MAX_ELEMS 10000
 
 enum jd_type {
 	JD_STR,      /* char * (xstrdup'ed); JSON string */

@@ -426,7 +426,11 @@ on_change(uint16_t type, void *body, void *arg)
 
 		next = c->next;
 		if (ev->index <= c->index || c->table == NULL ||
-		    strcmp(ev->table, c->table) != 0)
+		    (strcmp(ev->table, c->table) != 0 &&
+			!(strcmp(c->table, "catalog") == 0 &&
+			    (strcmp(ev->table, "nodes") == 0 ||
+				strcmp(ev->table, "services") == 0 ||
+				strcmp(ev->table, "checks") == 0))))
 			continue;
 		if (c->rtype == IPC_KV_READ)
 			hit = strcmp(k, c->key) == 0 ||

@@ -18,6 +18,7 @@
 #define T_LOCKS "sesslocks" /* session id NUL key -> "" */
 #define T_NODES "nodes"
 #define T_CHECKS "checks" /* node NUL check id -> struct ipc_check */
+#define T_SERVICES "services" /* node NUL service id -> ipc_service */
 #define NAME_MAX_LEN 255   /* node names and check ids */
 
 /* what one command is being applied with */
@@ -773,6 +774,147 @@ put_enc(struct actx *a, const char *table, const void *k, size_t klen,
 }
 
 static int
+get_service(struct store_txn *t, const char *node, const char *id,
+    struct ipc_service *out)
+{
+	char k[2 * NAME_MAX_LEN + 2];
+	const void *v;
+	size_t vlen;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	if (!name_ok(node) || !name_ok(id))
+		return -ENOENT;
+	r = store_state_get(t, T_SERVICES, k, check_key(k, node, id), &v,
+	    &vlen);
+	if (r < 0)
+		return r;
+	return cdc_decode(&ipc_service_desc, v, vlen, out, NULL) < 0 ? -EUCLEAN
+								   : 0;
+}
+
+/* upsert_service - register a service instance on node (its ID defaults
+ * to its name); unchanged, nothing is written */
+static int
+upsert_service(struct actx *a, const char *node, const struct ipc_service *in,
+    uint32_t *why)
+{
+	struct ipc_service old, ns;
+	char k[2 * NAME_MAX_LEN + 2];
+	const char *id = in->id && *in->id ? in->id : in->service;
+	int r;
+
+	if (!name_ok(id) || !name_ok(in->service)) {
+		*why = RAFT_ERR_INVALID;
+		txn_error(a->res, 0, "Invalid service registration");
+		return 0;
+	}
+	r = get_service(a->t, node, id, &old);
+	if (r < 0 && r != -ENOENT)
+		return r;
+	if (r == 0 && str_eq(old.service, in->service) &&
+	    strlist_eq(&old.tags, &in->tags) &&
+	    str_eq(old.address, in->address) && old.port == in->port &&
+	    strlist_eq(&old.meta, &in->meta) &&
+	    strlist_eq(&old.tagged_addresses, &in->tagged_addresses) &&
+	    old.enable_tag_override == in->enable_tag_override &&
+	    old.weight_passing == in->weight_passing &&
+	    old.weight_warning == in->weight_warning &&
+	    str_eq(old.kind, in->kind)) {
+		cdc_free(&ipc_service_desc, &old);
+		return 0;
+	}
+	ns = *in;
+	ns.node = (char *)node;
+	ns.id = (char *)id;
+	ns.create_index = r == 0 ? old.create_index : a->index;
+	ns.modify_index = a->index;
+	r = put_enc(a, T_SERVICES, k, check_key(k, node, id), &ipc_service_desc,
+	    &ns);
+	cdc_free(&ipc_service_desc, &old);
+	if (r == 0)
+		r = bump_index(a, T_SERVICES);
+	if (r == 0)
+		fx_change(a, T_SERVICES, in->service, false);
+	return r;
+}
+
+/* upsert_check - register a check on node (a service's when ServiceID is
+ * set: it must exist, and lends its name and tags); a check going
+ * critical invalidates the sessions bound to it */
+static int
+upsert_check(struct actx *a, const char *node, const struct ipc_check *ic,
+    uint32_t *why)
+{
+	struct ipc_check oc, nc;
+	struct ipc_service svc;
+	char k[2 * NAME_MAX_LEN + 2];
+	const char *status = ic->status && *ic->status ? ic->status
+						       : "critical";
+	bool was_critical;
+	int r;
+
+	if (!name_ok(ic->check_id)) {
+		*why = RAFT_ERR_INVALID;
+		txn_error(a->res, 0, "Invalid check registration");
+		return 0;
+	}
+	if (strcmp(status, "passing") != 0 && strcmp(status, "warning") != 0 &&
+	    strcmp(status, "critical") != 0) {
+		*why = RAFT_ERR_INVALID;
+		txn_error(a->res, 0, "Invalid check status '%.40s'", status);
+		return 0;
+	}
+	memset(&svc, 0, sizeof(svc));
+	if (ic->service_id && *ic->service_id) {
+		r = get_service(a->t, node, ic->service_id, &svc);
+		if (r == -ENOENT) {
+			*why = RAFT_ERR_INVALID;
+			txn_error(a->res, 0,
+			    "Unknown service ID '%.100s' for check ID '%.100s'",
+			    ic->service_id, ic->check_id);
+			return 0;
+		}
+		if (r < 0)
+			return r;
+	}
+	r = get_check(a->t, node, ic->check_id, &oc);
+	if (r < 0 && r != -ENOENT) {
+		cdc_free(&ipc_service_desc, &svc);
+		return r;
+	}
+	was_critical = r == 0 && str_eq(oc.status, "critical");
+	if (r == 0 && str_eq(oc.status, status) && str_eq(oc.name, ic->name) &&
+	    str_eq(oc.output, ic->output) && str_eq(oc.notes, ic->notes) &&
+	    str_eq(oc.service_id, ic->service_id) &&
+	    str_eq(oc.service_name, svc.service) &&
+	    strlist_eq(&oc.service_tags, &svc.tags) &&
+	    str_eq(oc.type, ic->type)) {
+		cdc_free(&ipc_check_desc, &oc);
+		cdc_free(&ipc_service_desc, &svc);
+		return 0; /* nothing new */
+	}
+	nc = *ic;
+	nc.node = (char *)node;
+	nc.status = (char *)status;
+	nc.service_name = svc.service;
+	nc.service_tags = svc.tags;
+	nc.create_index = r == 0 ? oc.create_index : a->index;
+	nc.modify_index = a->index;
+	r = put_enc(a, T_CHECKS, k, check_key(k, node, ic->check_id),
+	    &ipc_check_desc, &nc);
+	cdc_free(&ipc_check_desc, &oc);
+	cdc_free(&ipc_service_desc, &svc);
+	if (r == 0)
+		r = bump_index(a, T_CHECKS);
+	if (r == 0)
+		fx_change(a, T_CHECKS, node, false);
+	if (r == 0 && strcmp(status, "critical") == 0 && !was_critical)
+		r = invalidate(a, node, ic->check_id);
+	return r;
+}
+
+static int
 catalog_register(struct actx *a, const struct ipc_raft_cmd *c, uint32_t *why)
 {
 	const struct ipc_node *in = &c->cnode;
@@ -793,7 +935,9 @@ catalog_register(struct actx *a, const struct ipc_raft_cmd *c, uint32_t *why)
 		return r;
 	if (r == 0 && cdc_decode(&ipc_node_desc, v, vlen, &old, NULL) < 0)
 		return -EUCLEAN;
-	if (r == -ENOENT || !str_eq(old.id, in->id) ||
+	if (r == 0 && c->skip_node_update) {
+		r = 0; /* keep the node as it is */
+	} else if (r == -ENOENT || !str_eq(old.id, in->id) ||
 	    !str_eq(old.address, in->address) ||
 	    !str_eq(old.datacenter, in->datacenter) ||
 	    !strlist_eq(&old.meta, &in->meta) ||
@@ -811,48 +955,25 @@ catalog_register(struct actx *a, const struct ipc_raft_cmd *c, uint32_t *why)
 		r = 0;
 	}
 	cdc_free(&ipc_node_desc, &old);
-	if (r < 0 || c->ccheck.check_id == NULL || *c->ccheck.check_id == '\0')
+	if (r < 0)
 		return r;
-	{
-		const struct ipc_check *ic = &c->ccheck;
-		struct ipc_check oc, nc;
-		char k[2 * NAME_MAX_LEN + 2];
-		const char *status = ic->status && *ic->status ? ic->status
-							       : "critical";
-		bool was_critical;
+	if (c->csvc.service != NULL && *c->csvc.service != '\0' &&
+	    ((r = upsert_service(a, in->node, &c->csvc, why)) < 0 ||
+		*why != RAFT_ERR_NONE))
+		return r;
+	if (c->ccheck.check_id != NULL && *c->ccheck.check_id != '\0' &&
+	    ((r = upsert_check(a, in->node, &c->ccheck, why)) < 0 ||
+		*why != RAFT_ERR_NONE))
+		return r;
+	for (size_t i = 0; i < c->cchecks.n; i++) {
+		const struct ipc_check *ic =
+		    (const struct ipc_check *)c->cchecks.v + i;
 
-		if (!name_ok(ic->check_id)) {
-			*why = RAFT_ERR_INVALID;
-			return 0;
-		}
-		r = get_check(a->t, in->node, ic->check_id, &oc);
-		if (r < 0 && r != -ENOENT)
+		if ((r = upsert_check(a, in->node, ic, why)) < 0 ||
+		    *why != RAFT_ERR_NONE)
 			return r;
-		was_critical = r == 0 && str_eq(oc.status, "critical");
-		if (r == 0 && str_eq(oc.status, status) &&
-		    str_eq(oc.name, ic->name) && str_eq(oc.output, ic->output) &&
-		    str_eq(oc.notes, ic->notes) &&
-		    str_eq(oc.service_id, ic->service_id)) {
-			cdc_free(&ipc_check_desc, &oc);
-			return 0; /* nothing new */
-		}
-		nc = *ic;
-		nc.node = in->node;
-		nc.status = (char *)status;
-		nc.create_index = r == 0 ? oc.create_index : a->index;
-		nc.modify_index = a->index;
-		r = put_enc(a, T_CHECKS, k, check_key(k, in->node, ic->check_id),
-		    &ipc_check_desc, &nc);
-		cdc_free(&ipc_check_desc, &oc);
-		if (r == 0)
-			r = bump_index(a, T_CHECKS);
-		if (r == 0)
-			fx_change(a, T_CHECKS, in->node, false);
-		/* a check gone critical invalidates the sessions bound to it */
-		if (r == 0 && strcmp(status, "critical") == 0 && !was_critical)
-			r = invalidate(a, in->node, ic->check_id);
 	}
-	return r;
+	return 0;
 }
 
 static int
@@ -869,6 +990,118 @@ collect_check_keys(void *arg, const void *k, size_t klen, const void *v,
 	c->keys[c->n][klen] = '\0'; /* node NUL id: node string + id after */
 	c->n++;
 	return 0;
+}
+
+struct svc_ctx {
+	struct ipc_catalog_reply *rep;
+	int err;
+};
+
+static int
+add_svc(void *arg, const void *k, size_t klen, const void *v, size_t vlen)
+{
+	struct svc_ctx *c = arg;
+	struct cdc_list *l = &c->rep->services;
+	struct ipc_service *e;
+
+	(void)k;
+	(void)klen;
+	l->v = xreallocarray(l->v, l->n + 1, sizeof(*e));
+	e = (struct ipc_service *)l->v + l->n;
+	memset(e, 0, sizeof(*e));
+	if (cdc_decode(&ipc_service_desc, v, vlen, e, NULL) < 0) {
+		c->err = -EUCLEAN;
+		return 1;
+	}
+	l->n++;
+	return 0;
+}
+
+/* node_services - the services of node, as the transaction sees them */
+static int
+node_services(struct actx *a, const char *node, struct ipc_catalog_reply *out)
+{
+	struct svc_ctx c = {out, 0};
+	char k[2 * NAME_MAX_LEN + 2];
+	int r;
+
+	r = store_state_iterate(a->t, T_SERVICES, k, check_key(k, node, NULL),
+	    add_svc, &c);
+	if (r >= 0 && c.err)
+		r = c.err;
+	return r < 0 ? r : 0;
+}
+
+struct chk_ctx {
+	struct cdc_list l;
+	int err;
+};
+
+static int
+add_chk(void *arg, const void *k, size_t klen, const void *v, size_t vlen)
+{
+	struct chk_ctx *c = arg;
+	struct ipc_check *e;
+
+	(void)k;
+	(void)klen;
+	c->l.v = xreallocarray(c->l.v, c->l.n + 1, sizeof(*e));
+	e = (struct ipc_check *)c->l.v + c->l.n;
+	memset(e, 0, sizeof(*e));
+	if (cdc_decode(&ipc_check_desc, v, vlen, e, NULL) < 0) {
+		c->err = -EUCLEAN;
+		return 1;
+	}
+	c->l.n++;
+	return 0;
+}
+
+/* deregister_service - a service instance and its checks */
+static int
+deregister_service(struct actx *a, const char *node, const char *id,
+    uint32_t *why)
+{
+	struct ipc_service sv;
+	struct chk_ctx cc = {{NULL, 0}, 0};
+	char k[2 * NAME_MAX_LEN + 2];
+	size_t i;
+	int r;
+
+	(void)why;
+	r = get_service(a->t, node, id, &sv);
+	if (r == -ENOENT)
+		return 0; /* nothing to do: true, as Consul */
+	if (r < 0)
+		return r;
+	r = store_state_iterate(a->t, T_CHECKS, k, check_key(k, node, NULL),
+	    add_chk, &cc);
+	if (r >= 0 && cc.err)
+		r = cc.err;
+	for (i = 0; r >= 0 && i < cc.l.n; i++) {
+		const struct ipc_check *ch = (struct ipc_check *)cc.l.v + i;
+
+		if (!str_eq(ch->service_id, id))
+			continue;
+		r = store_state_del(a->t, T_CHECKS, k,
+		    check_key(k, node, ch->check_id));
+		if (r >= 0)
+			r = invalidate(a, node, ch->check_id);
+	}
+	for (i = 0; i < cc.l.n; i++)
+		cdc_free(&ipc_check_desc, (struct ipc_check *)cc.l.v + i);
+	free(cc.l.v);
+	if (r >= 0)
+		r = store_state_del(a->t, T_SERVICES, k, check_key(k, node, id));
+	if (r >= 0)
+		r = bump_index(a, T_SERVICES);
+	if (r >= 0)
+		r = bump_index(a, T_CHECKS);
+	if (r >= 0) {
+		fx_change(a, T_SERVICES, sv.service, false);
+		fx_change(a, T_CHECKS, node, false);
+	}
+	cdc_free(&ipc_service_desc, &sv);
+	return r < 0 ? r : 0;
 }
 
 static int
@@ -898,7 +1131,25 @@ catalog_deregister(struct actx *a, const struct ipc_raft_cmd *c,
 		}
 		return r;
 	}
-	/* the whole node: its checks, its sessions, the node */
+	if (c->csvc.id && *c->csvc.id)
+		return deregister_service(a, node, c->csvc.id, why);
+	/* the whole node: its services, checks, sessions, the node */
+	{
+		struct ipc_catalog_reply svcs;
+		size_t j;
+
+		memset(&svcs, 0, sizeof(svcs));
+		r = node_services(a, node, &svcs);
+		for (j = 0; r >= 0 && j < svcs.services.n; j++) {
+			const struct ipc_service *sv =
+			    (struct ipc_service *)svcs.services.v + j;
+
+			r = deregister_service(a, node, sv->id, why);
+		}
+		cdc_free(&ipc_catalog_reply_desc, &svcs);
+		if (r < 0)
+			return r;
+	}
 	plen = check_key(k, node, NULL);
 	r = store_state_iterate(a->t, T_CHECKS, k, plen, collect_check_keys,
 	    &hc);
@@ -1106,6 +1357,7 @@ apply_cmd(struct actx *a, const struct ipc_raft_cmd *c)
 {
 	struct ipc_raft_result *res = a->res;
 	uint32_t why = RAFT_ERR_NONE;
+	size_t nch, nss;
 	int r = 0;
 
 	switch (c->op) {
@@ -1145,7 +1397,20 @@ apply_cmd(struct actx *a, const struct ipc_raft_cmd *c)
 			r = session_destroy(a, c->session);
 		break;
 	case RAFT_OP_CATALOG_REGISTER:
+		/* all of it or nothing (node, service, checks) */
+		if ((r = store_state_savepoint(a->t)) < 0)
+			break;
+		nch = a->fx ? a->fx->nchanges : 0;
+		nss = a->fx ? a->fx->nsessions : 0;
 		r = catalog_register(a, c, &why);
+		if (r == 0 && why != RAFT_ERR_NONE) {
+			store_state_rollback(a->t);
+			fx_truncate(a->fx, nch, nss);
+		} else if (r == 0) {
+			r = store_state_release(a->t);
+		} else {
+			store_state_rollback(a->t);
+		}
 		break;
 	case RAFT_OP_CATALOG_DEREGISTER:
 		r = catalog_deregister(a, c, &why);
@@ -1464,7 +1729,7 @@ add_catalog(void *arg, const void *k, size_t klen, const void *v,
 
 int
 fsm_catalog_read(struct store *st, const char *what, const char *node,
-    struct ipc_catalog_reply *rep, struct errbuf *eb)
+    const char *svc, struct ipc_catalog_reply *rep, struct errbuf *eb)
 {
 	struct store_read *rd;
 	struct cat_ctx c = {rep, false, 0};
@@ -1478,7 +1743,68 @@ fsm_catalog_read(struct store *st, const char *what, const char *node,
 	rep->index = read_index(rd, T_NODES);
 	if (read_index(rd, T_CHECKS) > rep->index)
 		rep->index = read_index(rd, T_CHECKS);
-	if (what && strcmp(what, "checks") == 0) {
+	if (read_index(rd, T_SERVICES) > rep->index)
+		rep->index = read_index(rd, T_SERVICES);
+	if (what && strcmp(what, "services") == 0) {
+		struct svc_ctx sc = {rep, 0};
+
+		if (node && *node && name_ok(node) &&
+		    store_state_read_get(rd, T_NODES, node, strlen(node), &v,
+			&vlen) == 0)
+			add_catalog(&c, node, strlen(node), v, vlen);
+		if (node && *node)
+			r = name_ok(node) ? store_state_read_iterate(rd,
+						T_SERVICES, k,
+						check_key(k, node, NULL),
+						add_svc, &sc)
+					  : 0;
+		else
+			r = store_state_read_iterate(rd, T_SERVICES, "", 0,
+			    add_svc, &sc);
+		if (r >= 0 && sc.err)
+			r = sc.err;
+	} else if (what && strcmp(what, "service") == 0) {
+		struct svc_ctx sc = {rep, 0};
+		size_t i, j, keep = 0;
+
+		/* the instances of service, then their nodes and checks */
+		r = store_state_read_iterate(rd, T_SERVICES, "", 0, add_svc,
+		    &sc);
+		if (r >= 0 && sc.err)
+			r = sc.err;
+		for (i = 0; r >= 0 && i < rep->services.n; i++) {
+			struct ipc_service *sv =
+			    (struct ipc_service *)rep->services.v + i;
+
+			if (!str_eq(sv->service, svc)) {
+				cdc_free(&ipc_service_desc, sv);
+				continue;
+			}
+			((struct ipc_service *)rep->services.v)[keep++] = *sv;
+		}
+		rep->services.n = keep;
+		c.checks = true;
+		for (i = 0; r >= 0 && i < keep; i++) {
+			const char *nd =
+			    ((struct ipc_service *)rep->services.v)[i].node;
+
+			for (j = 0; j < i; j++)
+				if (str_eq(((struct ipc_service *)
+						   rep->services.v)[j]
+						   .node,
+					nd))
+					break;
+			if (j < i || !name_ok(nd))
+				continue; /* node done already */
+			c.checks = false;
+			if (store_state_read_get(rd, T_NODES, nd, strlen(nd), &v,
+				&vlen) == 0)
+				add_catalog(&c, nd, strlen(nd), v, vlen);
+			c.checks = true;
+			r = store_state_read_iterate(rd, T_CHECKS, k,
+			    check_key(k, nd, NULL), add_catalog, &c);
+		}
+	} else if (what && strcmp(what, "checks") == 0) {
 		c.checks = true;
 		if (node && *node) {
 			if (name_ok(node))

@@ -85,10 +85,12 @@ int fsm_kv_read(struct store *st, const char *key, int recurse,
 int fsm_session_read(struct store *st, const char *id, const char *node,
     struct ipc_session_read_reply *rep, struct errbuf *eb);
 
-/* fsm_catalog_read - what "nodes" (all, or node) or "checks" (all, or a
- * node's), and the catalog's index (max of nodes and checks, >= 1). */
+/* fsm_catalog_read - what "nodes" (all, or node), "checks" (all, or a
+ * node's), "services" (all, or a node's) or "service" (svc's instances,
+ * their nodes and those nodes' checks), and the catalog's index (max of
+ * nodes, services and checks, >= 1). */
 int fsm_catalog_read(struct store *st, const char *what, const char *node,
-    struct ipc_catalog_reply *rep, struct errbuf *eb);
+    const char *svc, struct ipc_catalog_reply *rep, struct errbuf *eb);
 
 /* fsm_encode_cmd - a command as the data of a log entry. */
 void fsm_encode_cmd(const struct ipc_raft_cmd *cmd, struct buf *b);

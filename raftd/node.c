@@ -378,7 +378,8 @@ serve_read(struct job *j)
 		struct ipc_catalog_read *rq = j->body;
 		struct ipc_catalog_reply *cr = rep;
 
-		r = fsm_catalog_read(n->st, rq->what, rq->node, cr, &eb);
+		r = fsm_catalog_read(n->st, rq->what, rq->node, rq->service, cr,
+		    &eb);
 		cr->known_leader = raft_leader(n->raft) != RAFT_NONE;
 		cr->last_contact_ms = last_contact_ms(n);
 	} else {
@@ -1776,8 +1777,8 @@ reconcile_member(struct node *n, const struct ipc_member *m)
 	    raft_role(n->raft) != RAFT_LEADER)
 		return;
 	memset(&cat, 0, sizeof(cat));
-	if (fsm_catalog_read(n->st, "nodes", m->name, &cat, &eb) < 0 ||
-	    fsm_catalog_read(n->st, "checks", m->name, &cat, &eb) < 0) {
+	if (fsm_catalog_read(n->st, "nodes", m->name, NULL, &cat, &eb) < 0 ||
+	    fsm_catalog_read(n->st, "checks", m->name, NULL, &cat, &eb) < 0) {
 		cdc_free(&ipc_catalog_reply_desc, &cat);
 		return;
 	}
@@ -1815,6 +1816,13 @@ reconcile_member(struct node *n, const struct ipc_member *m)
 		c.cnode.meta = cn->meta;
 		c.cnode.tagged_addresses = cn->tagged_addresses;
 	}
+	if (member_tag(m, "role") && strcmp(member_tag(m, "role"), "consul") == 0 &&
+	    member_tag(m, "port")) {
+		/* servers carry the "consul" service (Consul does the same) */
+		c.csvc.id = (char *)"consul";
+		c.csvc.service = (char *)"consul";
+		c.csvc.port = (uint32_t)atoi(member_tag(m, "port"));
+	}
 	c.ccheck.check_id = (char *)"serfHealth";
 	c.ccheck.name = (char *)"Serf Health Status";
 	c.ccheck.status = (char *)want;
@@ -1839,7 +1847,7 @@ reconcile_reaped(struct node *n, const struct ipc_members *ms)
 	if (raft_role(n->raft) != RAFT_LEADER || n->stalled)
 		return;
 	memset(&cat, 0, sizeof(cat));
-	if (fsm_catalog_read(n->st, "checks", NULL, &cat, &eb) < 0) {
+	if (fsm_catalog_read(n->st, "checks", NULL, NULL, &cat, &eb) < 0) {
 		cdc_free(&ipc_catalog_reply_desc, &cat);
 		return;
 	}

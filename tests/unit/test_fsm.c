@@ -588,23 +588,23 @@ test_catalog_and_sessions(void **state)
 	cdc_free(&ipc_session_read_reply_desc, &sr);
 	/* reads */
 	memset(&cat, 0, sizeof(cat));
-	assert_int_equal(fsm_catalog_read(st, "nodes", NULL, &cat, &eb), 0);
+	assert_int_equal(fsm_catalog_read(st, "nodes", NULL, NULL, &cat, &eb), 0);
 	assert_int_equal(cat.nodes.n, 1);
-	assert_int_equal(fsm_catalog_read(st, "checks", "n9", &cat, &eb), 0);
+	assert_int_equal(fsm_catalog_read(st, "checks", "n9", NULL, &cat, &eb), 0);
 	assert_int_equal(cat.checks.n, 1);
 	assert_string_equal(((struct ipc_check *)cat.checks.v)->status,
 	    "critical");
 	cdc_free(&ipc_catalog_reply_desc, &cat);
 	/* an unchanged registration writes nothing */
 	memset(&cat, 0, sizeof(cat));
-	assert_int_equal(fsm_catalog_read(st, "nodes", "n9", &cat, &eb), 0);
+	assert_int_equal(fsm_catalog_read(st, "nodes", "n9", NULL, &cat, &eb), 0);
 	{
 		uint64_t before = ((struct ipc_node *)cat.nodes.v)->modify_index;
 
 		cdc_free(&ipc_catalog_reply_desc, &cat);
 		assert_true(register_node("n9", "critical").ok);
 		memset(&cat, 0, sizeof(cat));
-		assert_int_equal(fsm_catalog_read(st, "nodes", "n9", &cat, &eb),
+		assert_int_equal(fsm_catalog_read(st, "nodes", "n9", NULL, &cat, &eb),
 		    0);
 		assert_int_equal(((struct ipc_node *)cat.nodes.v)->modify_index,
 		    before);
@@ -620,10 +620,87 @@ test_catalog_and_sessions(void **state)
 	assert_int_equal(sr.sessions.n, 0);
 	cdc_free(&ipc_session_read_reply_desc, &sr);
 	memset(&cat, 0, sizeof(cat));
-	assert_int_equal(fsm_catalog_read(st, "checks", NULL, &cat, &eb), 0);
+	assert_int_equal(fsm_catalog_read(st, "checks", NULL, NULL, &cat, &eb), 0);
 	assert_int_equal(cat.checks.n, 0);
-	assert_int_equal(fsm_catalog_read(st, "nodes", NULL, &cat, &eb), 0);
+	assert_int_equal(fsm_catalog_read(st, "nodes", NULL, NULL, &cat, &eb), 0);
 	assert_int_equal(cat.nodes.n, 0);
+	cdc_free(&ipc_catalog_reply_desc, &cat);
+}
+
+static void
+test_catalog_services(void **state)
+{
+	struct ipc_raft_cmd c;
+	struct ipc_raft_result r;
+	struct ipc_catalog_reply cat;
+	struct ipc_check chk;
+	struct errbuf eb;
+	char *tags[] = {(char *)"primary", (char *)"v1"};
+
+	(void)state;
+	memset(&c, 0, sizeof(c));
+	c.op = RAFT_OP_CATALOG_REGISTER;
+	c.cnode.node = (char *)"web1";
+	c.cnode.address = (char *)"10.0.0.5";
+	c.csvc.service = (char *)"redis";
+	c.csvc.tags.v = tags;
+	c.csvc.tags.n = 2;
+	c.csvc.port = 6379;
+	memset(&chk, 0, sizeof(chk));
+	chk.check_id = (char *)"service:redis";
+	chk.name = (char *)"redis alive";
+	chk.status = (char *)"passing";
+	chk.service_id = (char *)"redis";
+	c.cchecks.v = &chk;
+	c.cchecks.n = 1;
+	r = apply_full(&c, NULL);
+	assert_true(r.ok);
+	/* a check for an unknown service is refused, nothing written */
+	chk.check_id = (char *)"service:nope";
+	chk.service_id = (char *)"nope";
+	r = apply_full(&c, NULL);
+	assert_false(r.ok);
+	assert_int_equal(r.err, RAFT_ERR_INVALID);
+	assert_non_null(strstr(((struct ipc_txn_error *)r.errors.v)->what,
+	    "Unknown service ID"));
+	cdc_free(&ipc_raft_result_desc, &r);
+
+	memset(&cat, 0, sizeof(cat));
+	assert_int_equal(fsm_catalog_read(st, "service", NULL, "redis", &cat,
+			     &eb),
+	    0);
+	assert_int_equal(cat.services.n, 1);
+	assert_int_equal(cat.nodes.n, 1);
+	assert_int_equal(cat.checks.n, 1);
+	{
+		const struct ipc_service *sv = cat.services.v;
+		const struct ipc_check *ck = cat.checks.v;
+
+		assert_string_equal(sv->id, "redis"); /* defaults to name */
+		assert_int_equal(sv->port, 6379);
+		assert_string_equal(ck->service_name, "redis");
+		assert_int_equal(ck->service_tags.n, 2);
+	}
+	cdc_free(&ipc_catalog_reply_desc, &cat);
+	/* deregister the service: its check goes too */
+	memset(&c, 0, sizeof(c));
+	c.op = RAFT_OP_CATALOG_DEREGISTER;
+	c.key = (char *)"web1";
+	c.csvc.id = (char *)"redis";
+	assert_true(apply_full(&c, NULL).ok);
+	memset(&cat, 0, sizeof(cat));
+	assert_int_equal(fsm_catalog_read(st, "checks", "web1", NULL, &cat,
+			     &eb),
+	    0);
+	assert_int_equal(cat.checks.n, 0);
+	assert_int_equal(fsm_catalog_read(st, "services", NULL, NULL, &cat,
+			     &eb),
+	    0);
+	assert_int_equal(cat.services.n, 0);
+	assert_int_equal(fsm_catalog_read(st, "nodes", "web1", NULL, &cat,
+			     &eb),
+	    0);
+	assert_int_equal(cat.nodes.n, 1); /* the node stays */
 	cdc_free(&ipc_catalog_reply_desc, &cat);
 }
 
@@ -645,6 +722,8 @@ main(void)
 		teardown),
 	    cmocka_unit_test_setup_teardown(test_txn, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_catalog_and_sessions, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(test_catalog_services, setup,
 		teardown),
 	};
 

@@ -967,8 +967,8 @@ test_limits(void **state)
 		} else {
 			assert_int_equal(dec(json, &r, &eb), -EINVAL);
 			assert_string_equal(eb.msg,
-			    "Request decode failed: Checks: array of 100001 "
-			    "elements exceeds the limit of 100000");
+			    "Request decode failed: Checks: array of 10001 "
+			    "elements exceeds the limit of 10000");
 		}
 		jd_free(req_fields, &r);
 		len = (size_t)sprintf(json, "{\"List\":[");
@@ -981,8 +981,8 @@ test_limits(void **state)
 		    n == JD_MAX_ELEMS ? 0 : -EINVAL);
 		if (n > JD_MAX_ELEMS)
 			assert_string_equal(eb.msg,
-			    "Request decode failed: List: array of 100001 "
-			    "elements exceeds the limit of 100000");
+			    "Request decode failed: List: array of 10001 "
+			    "elements exceeds the limit of 10000");
 		jd_free(req_fields, &r);
 		free(json);
 	}
@@ -997,8 +997,8 @@ test_limits(void **state)
 	memset(&r, 0, sizeof(r));
 	assert_int_equal(dec(json, &r, &eb), -EINVAL);
 	assert_string_equal(eb.msg,
-	    "Request decode failed: Meta: object of 100001 elements exceeds "
-	    "the limit of 100000");
+	    "Request decode failed: Meta: object of 10001 elements exceeds "
+	    "the limit of 10000");
 	jd_free(req_fields, &r);
 	free(json);
 }
