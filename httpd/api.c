@@ -157,6 +157,11 @@ call_free(struct call *c)
 	free(c->key);
 	free(c->separator);
 	free(c->arg);
+	free(c->near);
+	for (size_t i = 0; i < c->ncoords; i++)
+		free(c->cnames[i]);
+	free(c->cnames);
+	free(c->coords);
 	free(c);
 }
 

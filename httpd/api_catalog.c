@@ -9,6 +9,7 @@
 
 #include "api_int.h"
 #include "jdec.h"
+#include "vivaldi.h"
 #include "xmalloc.h"
 
 enum { C_NODES, C_NODE_HEALTH, C_SERVICES, C_SERVICE, C_NODE, C_HEALTH_SERVICE,
@@ -253,6 +254,80 @@ write_services_map(struct jw *w, const struct ipc_catalog_reply *rep)
 	free(names);
 }
 
+/* rtt - estimated RTT from the ?near node to node (seconds; unknown:
+ * after every known one) */
+static double
+rtt(const struct call *c, const char *node)
+{
+	const struct viv_coord *co = c->coords, *from = NULL, *to = NULL;
+	size_t i;
+
+	for (i = 0; i < c->ncoords; i++) {
+		if (strcmp(c->cnames[i], c->near) == 0)
+			from = &co[i];
+		if (node && strcmp(c->cnames[i], node) == 0)
+			to = &co[i];
+	}
+	return from && to ? viv_distance(from, to) : 1e9;
+}
+
+struct order {
+	size_t i;
+	double d;
+};
+
+static int
+cmp_order(const void *a, const void *b)
+{
+	const struct order *x = a, *y = b;
+
+	if (x->d != y->d)
+		return x->d < y->d ? -1 : 1;
+	return x->i < y->i ? -1 : x->i > y->i;
+}
+
+/* sort_services - rep's services (and, for nodes lists, nodes) in RTT
+ * order from ?near, stable; a no-op without ?near */
+static void
+sort_by_near(const struct call *c, struct ipc_catalog_reply *rep)
+{
+	struct order *o;
+	size_t i, n;
+
+	if (c->near == NULL)
+		return;
+	n = rep->services.n > rep->nodes.n ? rep->services.n : rep->nodes.n;
+	o = xcalloc(n + 1, sizeof(*o));
+	if (rep->services.n > 0) {
+		struct ipc_service *sv = rep->services.v, *tmp;
+
+		for (i = 0; i < rep->services.n; i++) {
+			o[i].i = i;
+			o[i].d = rtt(c, sv[i].node);
+		}
+		qsort(o, rep->services.n, sizeof(*o), cmp_order);
+		tmp = xcalloc(rep->services.n, sizeof(*tmp));
+		for (i = 0; i < rep->services.n; i++)
+			tmp[i] = sv[o[i].i];
+		memcpy(sv, tmp, rep->services.n * sizeof(*tmp));
+		free(tmp);
+	} else if (rep->nodes.n > 0) {
+		struct ipc_node *nd = rep->nodes.v, *tmp;
+
+		for (i = 0; i < rep->nodes.n; i++) {
+			o[i].i = i;
+			o[i].d = rtt(c, nd[i].node);
+		}
+		qsort(o, rep->nodes.n, sizeof(*o), cmp_order);
+		tmp = xcalloc(rep->nodes.n, sizeof(*tmp));
+		for (i = 0; i < rep->nodes.n; i++)
+			tmp[i] = nd[o[i].i];
+		memcpy(nd, tmp, rep->nodes.n * sizeof(*tmp));
+		free(tmp);
+	}
+	free(o);
+}
+
 static void
 read_done(int status, void *body, const char *errmsg, void *arg)
 {
@@ -270,6 +345,9 @@ read_done(int status, void *body, const char *errmsg, void *arg)
 	}
 	if (call_park(c, rep->index))
 		return;
+	if (c->kind == C_NODES || c->kind == C_SERVICE ||
+	    c->kind == C_HEALTH_SERVICE)
+		sort_by_near(c, rep);
 	jw_init(&w, c->pretty);
 	switch (c->kind) {
 	case C_NODES:
@@ -416,9 +494,70 @@ read_done(int status, void *body, const char *errmsg, void *arg)
 		jw_arr_close(&w);
 		break;
 	}
-	respond_json(req, &w, rep->index, rep->known_leader,
-	    rep->last_contact_ms);
+	{
+		/* discovery endpoints say which consistency answered */
+		char h1[64], h2[64], h3[64], h4[64];
+		const char *hs[] = {h1, h2, h3, h4, NULL};
+		size_t len;
+		char *js = jw_finish(&w, &len);
+
+		snprintf(h1, sizeof(h1), "X-Consul-Index: %llu",
+		    (unsigned long long)(rep->index ? rep->index : 1));
+		snprintf(h2, sizeof(h2), "X-Consul-Knownleader: %s",
+		    rep->known_leader ? "true" : "false");
+		snprintf(h3, sizeof(h3), "X-Consul-Lastcontact: %llu",
+		    (unsigned long long)rep->last_contact_ms);
+		snprintf(h4, sizeof(h4), "X-Consul-Effective-Consistency: %s",
+		    c->cq.mode == RAFT_READ_STALE ? "stale"
+		    : c->cq.mode == RAFT_READ_CONSISTENT ? "consistent"
+							 : "leader");
+		if (js == NULL) {
+			http_respond_text(req, 500, "failed to encode JSON");
+		} else {
+			if (c->pretty) {
+				js = xreallocarray(js, len + 2, 1);
+				js[len++] = '\n';
+				js[len] = '\0';
+			}
+			http_respond(req, 200, "application/json", js, len, hs);
+		}
+		free(js);
+	}
 	call_free(c);
+}
+
+/* near_done - the coordinates are in: now the catalog read */
+static void
+near_done(int status, void *body, const char *errmsg, void *arg)
+{
+	struct call *c = arg;
+	struct ipc_members *rep = body;
+	struct viv_coord *co;
+	size_t i;
+
+	(void)errmsg;
+	if (status == 0 && rep->members.n > 0) {
+		co = xcalloc(rep->members.n, sizeof(*co));
+		c->cnames = xcalloc(rep->members.n, sizeof(char *));
+		for (i = 0; i < rep->members.n; i++) {
+			const struct ipc_member *m =
+			    (struct ipc_member *)rep->members.v + i;
+
+			if (m->coord.n == 0 ||
+			    viv_decode(m->coord.p, m->coord.n,
+				&co[c->ncoords]) < 0)
+				continue;
+			c->cnames[c->ncoords++] = xstrdup(m->name);
+		}
+		c->coords = co;
+		/* "_agent": this agent (gossipd lists itself first) */
+		if (strcmp(c->near, "_agent") == 0 && rep->members.n > 0) {
+			free(c->near);
+			c->near = xstrdup(
+			    ((struct ipc_member *)rep->members.v)->name);
+		}
+	}
+	call_issue(c); /* without coordinates: the usual order */
 }
 
 static void
@@ -462,6 +601,15 @@ catalog_read(struct api *a, struct http_req *req, int kind, const char *arg)
 	c->table = "catalog";
 	if (http_query(req, "index") != NULL && start_blocking(a, c, req) < 0)
 		return;
+	if (http_query(req, "near") != NULL && *http_query(req, "near") &&
+	    (kind == C_NODES || kind == C_SERVICE || kind == C_HEALTH_SERVICE)) {
+		struct ipc_pool_req q = {false};
+
+		c->near = xstrdup(http_query(req, "near"));
+		ipc_call(a->gossipd, IPC_GOSSIP_MEMBERS, &q, API_IPC_TIMEOUT_MS,
+		    near_done, c);
+		return;
+	}
 	call_issue(c);
 }
 

@@ -50,6 +50,11 @@ struct call {
 	struct ipc_session_read sq;
 	struct ipc_event_list eq;
 	struct ipc_catalog_read cq;
+	/* ?near=<node|_agent>: coordinates from gossipd, to sort by RTT */
+	char *near;
+	char **cnames;
+	void *coords; /* struct viv_coord[ncoords] */
+	size_t ncoords;
 	bool gossip; /* rq goes to gossipd */
 	/* blocking query (?index=&wait=): parked until the table moves past
 	 * `index` (for the key or prefix, for kv), or the wait ends */

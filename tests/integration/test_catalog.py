@@ -62,6 +62,18 @@ def catalog_register_read_deregister():
         chks, _ = get(a, "/v1/health/checks/redis")
         assert sorted(c["CheckID"] for c in chks) == ["c2", "service:redis"], chks
         assert get(a, "/v1/catalog/datacenters")[0] == ["dc1"]
+        # ?near=_agent: this agent's node first (it has a coordinate; the
+        # registered external nodes have none and come after); without
+        # it, name order
+        names = [x["Node"] for x in get(a, "/v1/catalog/nodes")[0]]
+        assert names == sorted(names) and names[0] == "ext1", names
+        me = a.node()
+        near = [x["Node"] for x in get(a, "/v1/catalog/nodes?near=_agent")[0]]
+        assert near[0] == me and sorted(near) == sorted(names), (near, me)
+        # discovery endpoints say which consistency answered
+        assert h.get("x-consul-effective-consistency") == "leader", h
+        _, hs_ = get(a, "/v1/catalog/services?stale")
+        assert hs_.get("x-consul-effective-consistency") == "stale", hs_
         # bad input: clear errors, nothing written
         assert reg(a, {"Address": "1.2.3.4"}) == (400, "Must provide node")
         assert reg(a, {"Node": "n"}) == (400, "Must provide address")
