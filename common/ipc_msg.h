@@ -262,7 +262,9 @@ extern const struct cdc_msg_desc ipc_raft_cmd_desc;
 	F(S, 2, BOOL, bool, ok, NULL)                                          \
 	F(S, 3, U32, uint32_t, err, NULL)                                      \
 	F(S, 4, MSGLIST, struct cdc_list, rows, &ipc_kv_row_desc)              \
-	F(S, 5, MSGLIST, struct cdc_list, errors, &ipc_txn_error_desc)
+	F(S, 5, MSGLIST, struct cdc_list, errors, &ipc_txn_error_desc)         \
+	F(S, 6, BOOL, bool, known_leader, NULL)                                \
+	F(S, 7, U64, uint64_t, last_contact_ms, NULL)
 CDC_STRUCT(ipc_raft_result, IPC_RAFT_RESULT)
 extern const struct cdc_msg_desc ipc_raft_result_desc;
 
@@ -359,6 +361,13 @@ extern const struct cdc_msg_desc ipc_catalog_read_desc;
 	F(S, 6, MSGLIST, struct cdc_list, services, &ipc_service_desc)
 CDC_STRUCT(ipc_catalog_reply, IPC_CATALOG_REPLY)
 extern const struct cdc_msg_desc ipc_catalog_reply_desc;
+
+/* IPC_TXN_READ: a read-only transaction, served as a read (mode) */
+#define IPC_TXN_READ(F, S)                                                     \
+	F(S, 1, U32, uint32_t, mode, NULL)                                     \
+	F(S, 2, MSGLIST, struct cdc_list, ops, &ipc_txn_op_desc)
+CDC_STRUCT(ipc_txn_read, IPC_TXN_READ)
+extern const struct cdc_msg_desc ipc_txn_read_desc;
 
 /* IPC_RAFT_REMOVE_PEER: operator raft remove-peer, by id or address */
 #define IPC_RAFT_REMOVE(F, S)                                                  \
@@ -475,6 +484,8 @@ extern const struct cdc_msg_desc ipc_keyring_reply_desc;
 	    "raftd: as IPC_RAFT_STATE, but a client asks one of its servers")  \
 	X(IPC_CATALOG_READ, 0x0108, ipc_catalog_read, ipc_catalog_reply,      \
 	    "raftd: read catalog nodes and checks with a mode")                \
+	X(IPC_TXN_READ, 0x0109, ipc_txn_read, ipc_raft_result,                \
+	    "raftd: a read-only transaction, served like a read")             \
 	X(IPC_SESSION_READ, 0x0105, ipc_session_read,                         \
 	    ipc_session_read_reply,                                            \
 	    "raftd: read sessions (one, a node's, all) with a mode")           \

@@ -47,7 +47,8 @@ static const struct jd_field elem_fields[] = {
 
 static void
 respond_errors(struct http_req *req, bool pretty,
-    const struct ipc_txn_error *e, size_t n, uint64_t index)
+    const struct ipc_txn_error *e, size_t n, uint64_t index, bool known,
+    uint64_t contact)
 {
 	struct jw w;
 	size_t i;
@@ -68,7 +69,7 @@ respond_errors(struct http_req *req, bool pretty,
 	}
 	jw_arr_close(&w);
 	jw_obj_close(&w);
-	respond_json_status(req, 409, &w, index, true, 0);
+	respond_json_status(req, 409, &w, index, known, contact);
 }
 
 static void
@@ -84,7 +85,8 @@ txn_done(int status, void *body, const char *errmsg, void *arg)
 		respond_ipc_error(c->req, status, errmsg);
 	} else if (!res->ok) {
 		respond_errors(c->req, c->pretty, res->errors.v, res->errors.n,
-		    res->index);
+		    res->index, res->known_leader || res->last_contact_ms == 0,
+		    res->last_contact_ms);
 	} else {
 		jw_init(&w, c->pretty);
 		jw_obj_open(&w);
@@ -103,9 +105,28 @@ txn_done(int status, void *body, const char *errmsg, void *arg)
 		jw_key(&w, "Errors");
 		jw_null(&w);
 		jw_obj_close(&w);
-		respond_json(c->req, &w, res->index, true, 0);
+		respond_json(c->req, &w, res->index,
+		    res->known_leader || res->last_contact_ms == 0,
+		    res->last_contact_ms);
 	}
 	call_free(c);
+}
+
+static bool
+read_only(const struct ipc_txn_op *ops, size_t n)
+{
+	static const char *const reads[] = {"get", "get-or-empty", "get-tree",
+	    "check-index", "check-session", "check-not-exists", NULL};
+	size_t i, k;
+
+	for (i = 0; i < n; i++) {
+		for (k = 0; reads[k]; k++)
+			if (ops[i].verb && strcmp(ops[i].verb, reads[k]) == 0)
+				break;
+		if (reads[k] == NULL)
+			return false;
+	}
+	return n > 0;
 }
 
 void
@@ -179,7 +200,24 @@ api_txn(struct api *a, struct http_req *req)
 		ops[i].index = e->kv.index;
 	}
 	if (nerr > 0) {
-		respond_errors(req, http_query_has(req, "pretty"), errs, nerr, 1);
+		respond_errors(req, http_query_has(req, "pretty"), errs, nerr, 1,
+		    true, 0);
+		goto out;
+	}
+	if (read_only(ops, list.n)) {
+		/* reads only: served as a read, ?stale/?consistent honoured,
+		 * no log entry (Consul does the same) */
+		struct ipc_txn_read q;
+		int mode = read_mode(req);
+
+		if (mode < 0)
+			goto out;
+		q.mode = (uint32_t)mode;
+		q.ops.v = ops;
+		q.ops.n = list.n;
+		c = call_new(a, req);
+		ipc_call(a->raftd, IPC_TXN_READ, &q, API_IPC_TIMEOUT_MS,
+		    txn_done, c);
 		goto out;
 	}
 	memset(&cmd, 0, sizeof(cmd));

@@ -1210,13 +1210,160 @@ result_row(struct ipc_raft_result *res)
 	return row;
 }
 
+/* where a transaction's reads come from: the apply's write transaction,
+ * or a read transaction (read-only transactions, served like reads) */
+struct src {
+	struct store_txn *t;
+	struct store_read *rd;
+};
+
+static int
+src_get_row(const struct src *s, const char *key, struct ipc_kv_row *row)
+{
+	const void *v;
+	size_t vlen;
+	int r;
+
+	if (s->t != NULL)
+		return get_row(s->t, key, row);
+	memset(row, 0, sizeof(*row));
+	r = store_state_read_get(s->rd, T_KV, key, strlen(key), &v, &vlen);
+	if (r < 0)
+		return r;
+	return cdc_decode(&ipc_kv_row_desc, v, vlen, row, NULL) < 0 ? -EUCLEAN
+								 : 0;
+}
+
+static bool
+txn_read_verb(const char *v)
+{
+	return strcmp(v, "get") == 0 || strcmp(v, "get-or-empty") == 0 ||
+	       strcmp(v, "get-tree") == 0 || strcmp(v, "check-index") == 0 ||
+	       strcmp(v, "check-session") == 0 ||
+	       strcmp(v, "check-not-exists") == 0;
+}
+
+/* txn_read_op - a read verb; errors go to res->errors */
+static int
+txn_read_op(const struct src *s, size_t i, const struct ipc_txn_op *op,
+    struct ipc_raft_result *res)
+{
+	const char *v = op->verb ? op->verb : "", *key = op->key ? op->key : "";
+	struct ipc_kv_row row;
+	int r;
+
+	if (strcmp(v, "get-tree") == 0) {
+		struct rows_ctx c = {&res->rows, true, 0};
+
+		r = s->t != NULL ? store_state_iterate(s->t, T_KV, key,
+				       strlen(key), collect_row, &c)
+				 : store_state_read_iterate(s->rd, T_KV, key,
+				       strlen(key), collect_row, &c);
+		if (r >= 0 && c.err)
+			r = c.err;
+		return r > 0 ? 0 : r;
+	}
+	r = src_get_row(s, key, &row);
+	if (r < 0 && r != -ENOENT)
+		return r;
+	if (strcmp(v, "check-not-exists") == 0) {
+		if (r == 0)
+			txn_error(res, i, "key \"%s\" exists", key);
+	} else if (r == -ENOENT && strcmp(v, "get-or-empty") != 0) {
+		txn_error(res, i, "key \"%s\" doesn't exist", key);
+	} else if (strcmp(v, "check-index") == 0 &&
+		   row.modify_index != op->index) {
+		txn_error(res, i,
+		    "current modify index %" PRIu64 " != %" PRIu64
+		    " for key \"%s\"",
+		    row.modify_index, op->index, key);
+	} else if (strcmp(v, "check-session") == 0 &&
+		   strcmp(row.session ? row.session : "",
+		       op->session ? op->session : "") != 0) {
+		txn_error(res, i,
+		    "failed session check for key \"%s\", current "
+		    "session \"%s\" != \"%s\"",
+		    key, row.session ? row.session : "",
+		    op->session ? op->session : "");
+	} else if (r == 0) {
+		struct ipc_kv_row *out = result_row(res);
+
+		*out = row;
+		out->key = xstrdup(key);
+		memset(&row, 0, sizeof(row));
+		if (strncmp(v, "check-", 6) == 0) {
+			/* Consul keeps the value for gets only */
+			free(out->value.p);
+			out->value.p = NULL;
+			out->value.n = 0;
+			out->no_value = true;
+		}
+	} else {
+		result_row(res)->key = xstrdup(key);
+	}
+	cdc_free(&ipc_kv_row_desc, &row);
+	return 0;
+}
+
+bool
+fsm_txn_read_only(const struct cdc_list *ops)
+{
+	size_t i;
+
+	for (i = 0; i < ops->n; i++) {
+		const struct ipc_txn_op *op = (const struct ipc_txn_op *)ops->v + i;
+
+		if (!txn_read_verb(op->verb ? op->verb : ""))
+			return false;
+	}
+	return ops->n > 0;
+}
+
+int
+fsm_txn_read(struct store *st, const struct cdc_list *ops,
+    struct ipc_raft_result *res, struct errbuf *eb)
+{
+	struct src s = {NULL, NULL};
+	size_t i;
+	int r = 0;
+
+	if ((r = store_state_read_begin(st, &s.rd)) < 0)
+		return errbuf_set(eb, r, "state: read: %s", strerror(-r));
+	res->index = store_state_read_applied(s.rd);
+	for (i = 0; r == 0 && i < ops->n; i++) {
+		const struct ipc_txn_op *op = (const struct ipc_txn_op *)ops->v + i;
+		const char *key = op->key ? op->key : "";
+
+		if (strcmp(op->verb ? op->verb : "", "get-tree") != 0 &&
+		    !key_ok(key, false)) {
+			txn_error(res, i, "%s", *key ? "key too long"
+						     : "Missing key");
+			continue;
+		}
+		r = txn_read_op(&s, i, op, res);
+	}
+	store_state_read_end(s.rd);
+	if (r < 0)
+		return errbuf_set(eb, r, "state: read: %s", strerror(-r));
+	if (res->errors.n > 0) {
+		rows_free(&res->rows);
+		res->ok = false;
+		res->err = RAFT_ERR_TXN;
+	} else {
+		res->ok = true;
+	}
+	if (res->index == 0)
+		res->index = 1;
+	return 0;
+}
+
 /* txn_op - one operation; errors go to res->errors */
 static int
 txn_op(struct actx *a, size_t i, const struct ipc_txn_op *op)
 {
 	struct ipc_raft_result *res = a->res;
 	const char *v = op->verb ? op->verb : "", *key = op->key ? op->key : "";
-	struct ipc_kv_row row, tmp;
+	struct ipc_kv_row tmp;
 	uint32_t why;
 	int r = 0;
 
@@ -1254,59 +1401,10 @@ txn_op(struct actx *a, size_t i, const struct ipc_txn_op *op)
 			    key);
 		else if (r == 0)
 			*result_row(res) = tmp;
-	} else if (strcmp(v, "get") == 0 || strcmp(v, "get-or-empty") == 0 ||
-		   strcmp(v, "check-index") == 0 ||
-		   strcmp(v, "check-session") == 0 ||
-		   strcmp(v, "check-not-exists") == 0) {
-		r = get_row(a->t, key, &row);
-		if (r < 0 && r != -ENOENT)
-			return r;
-		if (strcmp(v, "check-not-exists") == 0) {
-			if (r == 0)
-				txn_error(res, i, "key \"%s\" exists", key);
-		} else if (r == -ENOENT && strcmp(v, "get-or-empty") != 0) {
-			txn_error(res, i, "key \"%s\" doesn't exist", key);
-		} else if (strcmp(v, "check-index") == 0 &&
-			   row.modify_index != op->index) {
-			txn_error(res, i,
-			    "current modify index %" PRIu64 " != %" PRIu64
-			    " for key \"%s\"",
-			    row.modify_index, op->index, key);
-		} else if (strcmp(v, "check-session") == 0 &&
-			   strcmp(row.session ? row.session : "",
-			       op->session ? op->session : "") != 0) {
-			txn_error(res, i,
-			    "failed session check for key \"%s\", current "
-			    "session \"%s\" != \"%s\"",
-			    key, row.session ? row.session : "",
-			    op->session ? op->session : "");
-		} else if (r == 0) {
-			struct ipc_kv_row *out = result_row(res);
+	} else if (txn_read_verb(v)) {
+		struct src src = {a->t, NULL};
 
-			*out = row;
-			out->key = xstrdup(key);
-			memset(&row, 0, sizeof(row));
-			if (strncmp(v, "check-", 6) == 0) {
-				/* Consul keeps the value for gets only */
-				free(out->value.p);
-				out->value.p = NULL;
-				out->value.n = 0;
-				out->no_value = true;
-			}
-		} else {
-			result_row(res)->key = xstrdup(key);
-		}
-		cdc_free(&ipc_kv_row_desc, &row);
-		r = 0;
-	} else if (strcmp(v, "get-tree") == 0) {
-		struct rows_ctx c = {&res->rows, true, 0};
-
-		r = store_state_iterate(a->t, T_KV, key, strlen(key),
-		    collect_row, &c);
-		if (r >= 0 && c.err)
-			r = c.err;
-		if (r > 0)
-			r = 0;
+		r = txn_read_op(&src, i, op, res);
 	} else if (strcmp(v, "delete") == 0) {
 		r = kv_delete(a, key, false, 0, &why);
 	} else if (strcmp(v, "delete-cas") == 0) {

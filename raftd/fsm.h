@@ -92,6 +92,15 @@ int fsm_session_read(struct store *st, const char *id, const char *node,
 int fsm_catalog_read(struct store *st, const char *what, const char *node,
     const char *svc, struct ipc_catalog_reply *rep, struct errbuf *eb);
 
+/* fsm_txn_read_only - every operation of ops is a read verb (get,
+ * get-or-empty, get-tree, check-*) */
+bool fsm_txn_read_only(const struct cdc_list *ops);
+/* fsm_txn_read - a read-only transaction on a fresh read transaction, as
+ * a read is served (no log entry); res as fsm_apply fills it for a txn,
+ * index = the applied index. */
+int fsm_txn_read(struct store *st, const struct cdc_list *ops,
+    struct ipc_raft_result *res, struct errbuf *eb);
+
 /* fsm_encode_cmd - a command as the data of a log entry. */
 void fsm_encode_cmd(const struct ipc_raft_cmd *cmd, struct buf *b);
 

@@ -374,6 +374,13 @@ serve_read(struct job *j)
 		r = fsm_session_read(n->st, rq->id, rq->node, sr, &eb);
 		sr->known_leader = raft_leader(n->raft) != RAFT_NONE;
 		sr->last_contact_ms = last_contact_ms(n);
+	} else if (j->type == IPC_TXN_READ) {
+		struct ipc_txn_read *rq = j->body;
+		struct ipc_raft_result *tr = rep;
+
+		r = fsm_txn_read(n->st, &rq->ops, tr, &eb);
+		tr->known_leader = raft_leader(n->raft) != RAFT_NONE;
+		tr->last_contact_ms = last_contact_ms(n);
 	} else if (j->type == IPC_CATALOG_READ) {
 		struct ipc_catalog_read *rq = j->body;
 		struct ipc_catalog_reply *cr = rep;
@@ -408,6 +415,8 @@ read_mode(const struct job *j)
 		return ((const struct ipc_session_read *)j->body)->mode;
 	if (j->type == IPC_CATALOG_READ)
 		return ((const struct ipc_catalog_read *)j->body)->mode;
+	if (j->type == IPC_TXN_READ)
+		return ((const struct ipc_txn_read *)j->body)->mode;
 	return ((const struct ipc_kv_read *)j->body)->mode;
 }
 
@@ -570,6 +579,7 @@ dispatch(struct job *j)
 	case IPC_KV_READ:
 	case IPC_SESSION_READ:
 	case IPC_CATALOG_READ:
+	case IPC_TXN_READ:
 		do_read(j);
 		break;
 	case IPC_SESSION_RENEW:
@@ -857,6 +867,7 @@ transport_recv(struct transport *t, uint64_t from, uint8_t kind,
 					     type == IPC_KV_READ ||
 					     type == IPC_SESSION_READ ||
 					     type == IPC_CATALOG_READ ||
+					     type == IPC_TXN_READ ||
 					     type == IPC_SESSION_RENEW ||
 					     type == IPC_RAFT_CLUSTER_STATE ||
 					     type == IPC_RAFT_REMOVE_PEER)) {
@@ -2172,6 +2183,7 @@ client_init(struct node *n, struct errbuf *eb)
 	ipc_server_on(d->rpc, IPC_RAFT_REMOVE_PEER, ipc_apply_handler, n);
 	ipc_server_on(d->rpc, IPC_SESSION_READ, ipc_apply_handler, n);
 	ipc_server_on(d->rpc, IPC_CATALOG_READ, ipc_apply_handler, n);
+	ipc_server_on(d->rpc, IPC_TXN_READ, ipc_apply_handler, n);
 	ipc_server_on(d->rpc, IPC_SESSION_RENEW, ipc_apply_handler, n);
 	ev_timer_init(&n->tick_w, client_tick_cb, NODE_TICK_S, NODE_TICK_S);
 	n->tick_w.data = n;
@@ -2266,6 +2278,7 @@ node_init(struct daemon *d, struct errbuf *eb)
 	ipc_server_on(d->rpc, IPC_RAFT_REMOVE_PEER, ipc_apply_handler, n);
 	ipc_server_on(d->rpc, IPC_SESSION_READ, ipc_apply_handler, n);
 	ipc_server_on(d->rpc, IPC_CATALOG_READ, ipc_apply_handler, n);
+	ipc_server_on(d->rpc, IPC_TXN_READ, ipc_apply_handler, n);
 	ipc_server_on(d->rpc, IPC_SESSION_RENEW, ipc_apply_handler, n);
 
 	ev_timer_init(&n->tick_w, tick_cb, NODE_TICK_S, NODE_TICK_S);

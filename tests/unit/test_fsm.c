@@ -482,6 +482,7 @@ txop(const char *verb, const char *key, const char *val, uint64_t index)
 static void
 test_txn(void **state)
 {
+	struct errbuf eb2;
 	struct ipc_txn_op ops[4];
 	struct ipc_raft_cmd c;
 	struct ipc_raft_result r;
@@ -527,6 +528,37 @@ test_txn(void **state)
 	assert_true(row("t/a", &kr));
 	assert_memory_equal(kr.value.p, "1", 1);
 	cdc_free(&ipc_kv_row_desc, &kr);
+
+	/* the same reads without the log (fsm_txn_read): same answers,
+	 * nothing applied */
+	{
+		struct ipc_raft_result rr;
+		struct ipc_txn_op ro[3];
+		struct cdc_list l = {ro, 3};
+		uint64_t before, after;
+
+		ro[0] = txop("get", "t/a", NULL, 0);
+		ro[1] = txop("get-tree", "t/", NULL, 0);
+		ro[2] = txop("check-not-exists", "t/zz", NULL, 0);
+		assert_true(fsm_txn_read_only(&l));
+		assert_int_equal(store_state_applied(st, &before), 0);
+		memset(&rr, 0, sizeof(rr));
+		assert_int_equal(fsm_txn_read(st, &l, &rr, &eb2), 0);
+		assert_true(rr.ok);
+		assert_int_equal(rr.rows.n, 3);
+		cdc_free(&ipc_raft_result_desc, &rr);
+		ro[2] = txop("check-not-exists", "t/a", NULL, 0);
+		memset(&rr, 0, sizeof(rr));
+		assert_int_equal(fsm_txn_read(st, &l, &rr, &eb2), 0);
+		assert_false(rr.ok);
+		assert_int_equal(rr.rows.n, 0);
+		assert_int_equal(rr.errors.n, 1);
+		cdc_free(&ipc_raft_result_desc, &rr);
+		assert_int_equal(store_state_applied(st, &after), 0);
+		assert_int_equal(before, after);
+		ro[0] = txop("set", "t/a", "x", 0);
+		assert_false(fsm_txn_read_only(&l));
+	}
 
 	/* get-tree and checks; a resent txn gets its first results */
 	ops[0] = txop("get-tree", "t/", NULL, 0);
