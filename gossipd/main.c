@@ -11,7 +11,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/rand.h>
 
 #include "buf.h"
 #include "crypt.h"
@@ -20,6 +19,7 @@
 #include "log.h"
 #include "net.h"
 #include "pool.h"
+#include "uuid.h"
 #include "xmalloc.h"
 
 #define EVENTS_KEPT 256
@@ -472,23 +472,6 @@ force_leave_handler(struct ipc_req *req, void *arg)
 
 /* --------------------------------------------------------- user events */
 
-static void
-uuid4(char out[37])
-{
-	uint8_t b[16];
-	size_t i;
-	int k = 0;
-
-	if (RAND_bytes(b, sizeof(b)) != 1)
-		memset(b, 0, sizeof(b));
-	b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);
-	b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
-	for (i = 0; i < 16; i++) {
-		if (i == 4 || i == 6 || i == 8 || i == 10)
-			out[k++] = '-';
-		k += snprintf(out + k, 3, "%02x", b[i]);
-	}
-}
 
 static bool
 filter_ok(const char *re, const char *subject)
@@ -564,8 +547,10 @@ fire_handler(struct ipc_req *req, void *arg)
 		ipc_reply_error(req, -EINVAL, "Missing name");
 		return;
 	}
-	uuid4(id);
-	id[36] = '\0';
+	if (uuid4(id) < 0) {
+		ipc_reply_error(req, -EIO, "no randomness for an event ID");
+		return;
+	}
 	ev.id = id;
 	ev.version = 1;
 	ev.ltime = 0;

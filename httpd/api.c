@@ -76,20 +76,25 @@ method_ok(struct http_req *req, const char *allow)
 }
 
 /* respond_meta - X-Consul-Index/KnownLeader/LastContact, on every
- * response of a blocking endpoint including 404 (spec section 0) */
+ * response of a blocking endpoint including 404 (spec section 0), then
+ * the extra header lines (NULL-terminated, may be NULL) */
 void
 respond_meta(struct http_req *req, int status, const char *ctype,
     const char *body, size_t len, uint64_t index, bool known,
-    uint64_t contact)
+    uint64_t contact, const char *const *extra)
 {
 	char h1[64], h2[64], h3[64];
-	const char *hs[4] = {h1, h2, h3, NULL};
+	const char *hs[8] = {h1, h2, h3, NULL};
+	size_t n = 3;
 
 	snprintf(h1, sizeof(h1), "X-Consul-Index: %" PRIu64,
 	    index ? index : 1);
 	snprintf(h2, sizeof(h2), "X-Consul-Knownleader: %s",
 	    known ? "true" : "false");
 	snprintf(h3, sizeof(h3), "X-Consul-Lastcontact: %" PRIu64, contact);
+	while (extra != NULL && *extra != NULL && n < 7)
+		hs[n++] = *extra++;
+	hs[n] = NULL;
 	http_respond(req, status, ctype, body, len, hs);
 }
 
@@ -97,12 +102,12 @@ void
 respond_json(struct http_req *req, struct jw *w, uint64_t index, bool known,
     uint64_t contact)
 {
-	respond_json_status(req, 200, w, index, known, contact);
+	respond_json_status(req, 200, w, index, known, contact, NULL);
 }
 
 void
 respond_json_status(struct http_req *req, int status, struct jw *w,
-    uint64_t index, bool known, uint64_t contact)
+    uint64_t index, bool known, uint64_t contact, const char *const *extra)
 {
 	size_t len;
 	char *js = jw_finish(w, &len);
@@ -118,7 +123,7 @@ respond_json_status(struct http_req *req, int status, struct jw *w,
 		js[len] = '\0';
 	}
 	respond_meta(req, status, "application/json", js, len, index, known,
-	    contact);
+	    contact, extra);
 	free(js);
 }
 
@@ -273,28 +278,22 @@ kv_read_done(int status, void *body, const char *errmsg, void *arg)
 		return;
 	if (rep->rows.n == 0) {
 		respond_meta(req, 404, NULL, "", 0, rep->index,
-		    rep->known_leader, rep->last_contact_ms);
+		    rep->known_leader, rep->last_contact_ms, NULL);
 		call_free(c);
 		return;
 	}
 	if (c->raw) {
 		struct ipc_kv_row *row = rep->rows.v;
 
-		char h1[64], h2[64], h3[64];
-		const char *hs[] = {h1, h2, h3,
+		static const char *const safe[] = {
 		    "X-Content-Type-Options: nosniff",
 		    "Content-Security-Policy: sandbox", NULL};
 
 		/* text/plain and nosniff: a stored value must not be run as
 		 * a page in a browser (modern Consul) */
-		snprintf(h1, sizeof(h1), "X-Consul-Index: %" PRIu64,
-		    rep->index ? rep->index : 1);
-		snprintf(h2, sizeof(h2), "X-Consul-Knownleader: %s",
-		    rep->known_leader ? "true" : "false");
-		snprintf(h3, sizeof(h3), "X-Consul-Lastcontact: %" PRIu64,
-		    rep->last_contact_ms);
-		http_respond(req, 200, "text/plain; charset=utf-8",
-		    (const char *)row->value.p, row->value.n, hs);
+		respond_meta(req, 200, "text/plain; charset=utf-8",
+		    (const char *)row->value.p, row->value.n, rep->index,
+		    rep->known_leader, rep->last_contact_ms, safe);
 		call_free(c);
 		return;
 	}

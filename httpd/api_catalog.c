@@ -496,32 +496,16 @@ read_done(int status, void *body, const char *errmsg, void *arg)
 	}
 	{
 		/* discovery endpoints say which consistency answered */
-		char h1[64], h2[64], h3[64], h4[64];
-		const char *hs[] = {h1, h2, h3, h4, NULL};
-		size_t len;
-		char *js = jw_finish(&w, &len);
+		const char *hs[2] = {
+		    c->cq.mode == RAFT_READ_STALE
+			? "X-Consul-Effective-Consistency: stale"
+			: c->cq.mode == RAFT_READ_CONSISTENT
+			    ? "X-Consul-Effective-Consistency: consistent"
+			    : "X-Consul-Effective-Consistency: leader",
+		    NULL};
 
-		snprintf(h1, sizeof(h1), "X-Consul-Index: %llu",
-		    (unsigned long long)(rep->index ? rep->index : 1));
-		snprintf(h2, sizeof(h2), "X-Consul-Knownleader: %s",
-		    rep->known_leader ? "true" : "false");
-		snprintf(h3, sizeof(h3), "X-Consul-Lastcontact: %llu",
-		    (unsigned long long)rep->last_contact_ms);
-		snprintf(h4, sizeof(h4), "X-Consul-Effective-Consistency: %s",
-		    c->cq.mode == RAFT_READ_STALE ? "stale"
-		    : c->cq.mode == RAFT_READ_CONSISTENT ? "consistent"
-							 : "leader");
-		if (js == NULL) {
-			http_respond_text(req, 500, "failed to encode JSON");
-		} else {
-			if (c->pretty) {
-				js = xreallocarray(js, len + 2, 1);
-				js[len++] = '\n';
-				js[len] = '\0';
-			}
-			http_respond(req, 200, "application/json", js, len, hs);
-		}
-		free(js);
+		respond_json_status(req, 200, &w, rep->index,
+		    rep->known_leader, rep->last_contact_ms, hs);
 	}
 	call_free(c);
 }

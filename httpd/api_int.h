@@ -84,11 +84,11 @@ char *b64(const uint8_t *p, size_t n);
 bool method_ok(struct http_req *req, const char *allow);
 void respond_meta(struct http_req *req, int status, const char *ctype,
     const char *body, size_t len, uint64_t index, bool known,
-    uint64_t contact);
+    uint64_t contact, const char *const *extra);
 /* respond_json - 200 (or status) with w's JSON (?pretty honoured) and the
  * query-meta headers */
 void respond_json_status(struct http_req *req, int status, struct jw *w,
-    uint64_t index, bool known, uint64_t contact);
+    uint64_t index, bool known, uint64_t contact, const char *const *extra);
 void respond_json(struct http_req *req, struct jw *w, uint64_t index,
     bool known, uint64_t contact);
 void respond_ipc_error(struct http_req *req, int status, const char *msg);

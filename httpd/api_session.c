@@ -7,10 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/rand.h>
 
 #include "api_int.h"
 #include "jdec.h"
+#include "uuid.h"
 #include "xmalloc.h"
 
 #define LOCK_DELAY_DEFAULT_NS 15000000000ull /* 15 s */
@@ -179,24 +179,6 @@ lock_delay(yajl_val v, uint64_t *ns, char *err, size_t errlen)
 	return 0;
 }
 
-static void
-uuid4(char out[37])
-{
-	uint8_t b[16];
-	size_t i;
-	int k = 0;
-
-	if (RAND_bytes(b, sizeof(b)) != 1)
-		abort(); /* no randomness: nothing safe to hand out */
-	b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);
-	b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
-	for (i = 0; i < 16; i++) {
-		if (i == 4 || i == 6 || i == 8 || i == 10)
-			out[k++] = '-';
-		k += snprintf(out + k, 3, "%02x", b[i]);
-	}
-	out[36] = '\0';
-}
 
 static void
 strlist_add(struct cdc_strlist *l, const char *s)
@@ -309,7 +291,10 @@ create(struct api *a, struct http_req *req)
 			goto out;
 		}
 	}
-	uuid4(id);
+	if (uuid4(id) < 0) {
+		http_respond_text(req, 500, "no randomness for a session ID");
+		goto out;
+	}
 	s->id = id;
 	s->name = cr.name ? cr.name : (char *)"";
 	s->node = cr.node && *cr.node ? cr.node : a->node_name;

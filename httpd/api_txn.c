@@ -69,7 +69,7 @@ respond_errors(struct http_req *req, bool pretty,
 	}
 	jw_arr_close(&w);
 	jw_obj_close(&w);
-	respond_json_status(req, 409, &w, index, known, contact);
+	respond_json_status(req, 409, &w, index, known, contact, NULL);
 }
 
 static void

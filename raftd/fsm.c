@@ -503,24 +503,30 @@ name_ok(const char *s)
 	return s != NULL && *s != '\0' && strlen(s) <= NAME_MAX_LEN;
 }
 
+/* get_of_node - the row (node, id) of a per-node table, decoded */
 static int
-get_check(struct store_txn *t, const char *node, const char *check_id,
-    struct ipc_check *c)
+get_of_node(struct store_txn *t, const char *table, const char *node,
+    const char *id, const struct cdc_msg_desc *d, void *out)
 {
 	char k[2 * NAME_MAX_LEN + 2];
 	const void *v;
 	size_t vlen;
 	int r;
 
-	memset(c, 0, sizeof(*c));
-	if (!name_ok(node) || !name_ok(check_id))
+	memset(out, 0, d->size);
+	if (!name_ok(node) || !name_ok(id))
 		return -ENOENT;
-	r = store_state_get(t, T_CHECKS, k, check_key(k, node, check_id), &v,
-	    &vlen);
+	r = store_state_get(t, table, k, check_key(k, node, id), &v, &vlen);
 	if (r < 0)
 		return r;
-	return cdc_decode(&ipc_check_desc, v, vlen, c, NULL) < 0 ? -EUCLEAN
-								 : 0;
+	return cdc_decode(d, v, vlen, out, NULL) < 0 ? -EUCLEAN : 0;
+}
+
+static int
+get_check(struct store_txn *t, const char *node, const char *check_id,
+    struct ipc_check *c)
+{
+	return get_of_node(t, T_CHECKS, node, check_id, &ipc_check_desc, c);
 }
 
 /* session_checks_ok - Consul refuses a session on an unknown node or
@@ -777,20 +783,7 @@ static int
 get_service(struct store_txn *t, const char *node, const char *id,
     struct ipc_service *out)
 {
-	char k[2 * NAME_MAX_LEN + 2];
-	const void *v;
-	size_t vlen;
-	int r;
-
-	memset(out, 0, sizeof(*out));
-	if (!name_ok(node) || !name_ok(id))
-		return -ENOENT;
-	r = store_state_get(t, T_SERVICES, k, check_key(k, node, id), &v,
-	    &vlen);
-	if (r < 0)
-		return r;
-	return cdc_decode(&ipc_service_desc, v, vlen, out, NULL) < 0 ? -EUCLEAN
-								   : 0;
+	return get_of_node(t, T_SERVICES, node, id, &ipc_service_desc, out);
 }
 
 /* upsert_service - register a service instance on node (its ID defaults

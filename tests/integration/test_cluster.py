@@ -206,6 +206,18 @@ def gossip_key_rotation_across_the_cluster():
     agents = seed_cluster(tmp, ["-encrypt", k1])
     try:
         assert keyring(agents[0]) == {k1: (4, 4)}, keyring(agents[0])
+        # bad keys and bad events: clear errors, nothing changes
+        r = cairn("keyring", "-install=notbase64!", agents[3].http())
+        assert r.returncode == 1 and "base64" in r.stderr, (r.stdout, r.stderr)
+        r = cairn("keyring", "-install=" + "QUJD", agents[3].http())
+        assert r.returncode == 1 and "16, 24 or 32" in r.stderr, (r.stdout, r.stderr)
+        st, text = agents[0].curl("/v1/operator/keyring", "POST", b'{"Key": 5}')
+        assert st == 400 and "Request decode failed" in text, (st, text)
+        st, text = agents[0].curl("/v1/event/fire/_reserved", "PUT", b"x")
+        assert st == 400, (st, text)
+        st, text = agents[0].curl("/v1/event/fire/big", "PUT", b"x" * 600)
+        assert st == 400 and "512" in text, (st, text)
+        assert keyring(agents[0]) == {k1: (4, 4)}, keyring(agents[0])
         # install through the client: every member gets it
         r = cairn("keyring", "-install=" + k2, agents[3].http())
         assert r.returncode == 0, r.stderr
