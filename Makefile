@@ -25,6 +25,9 @@ CC       ?= cc
 PKGS     := yajl nanomsg lmdb libsystemd openssl
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lev -lhttp_parser -lm
+CURL_LIBS  := $(shell pkg-config --libs libcurl 2>/dev/null)
+# extra libraries of one daemon: $(<daemon>_LIBS)
+checkd_LIBS := $(CURL_LIBS)
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wpointer-arith -Wformat=2 -Wno-format-nonliteral
 CFLAGS   ?= $(OPT) -g
@@ -75,7 +78,7 @@ $(B)/lib$(1).a: $$($(1)_LIBOBJS)
 	$$(Q)rm -f $$@ && ar rcs $$@ $$^
 $(B)/cairn-$(1): $(B)/$(1)/main.o $(B)/lib$(1).a $(B)/libcommon.a
 	@$$(if $$(Q),echo "  LD      $$@")
-	$$(Q)$$(CC) $$(ALL_LDFLAGS) -o $$@ $$^ $$(PKG_LIBS)
+	$$(Q)$$(CC) $$(ALL_LDFLAGS) -o $$@ $$^ $$(PKG_LIBS) $$($(1)_LIBS)
 endef
 $(foreach d,$(DAEMONS),$(eval $(call daemon_rules,$(d))))
 
@@ -86,7 +89,7 @@ $(B)/libcommon.a: $(common_OBJS)
 
 $(B)/cairn: $(ctl_OBJS) $(B)/libcommon.a
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(shell pkg-config --libs libcurl 2>/dev/null)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CURL_LIBS)
 
 # --- dependencies ----------------------------------------------------------
 .PHONY: deps deps-check

@@ -118,6 +118,7 @@ struct cairn_conf {
 	bool enable_script_checks;
 	bool enable_local_script_checks;
 	uint64_t check_update_interval_ms; /* 5m */
+	int64_t check_output_max_size;	   /* 4096 */
 	bool disable_remote_exec;	   /* true */
 	bool disable_update_check;
 

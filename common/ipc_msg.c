@@ -42,6 +42,8 @@ CDC_DESC(ipc_user_event, IPC_USER_EVENT)
 CDC_DESC(ipc_event_list, IPC_EVENT_LIST)
 CDC_DESC(ipc_keyring, IPC_KEYRING)
 CDC_DESC(ipc_keyring_reply, IPC_KEYRING_REPLY)
+CDC_DESC(ipc_agent_req, IPC_AGENT_REQ)
+CDC_DESC(ipc_agent_local, IPC_AGENT_LOCAL)
 
 static const struct ipc_type_info ipc_types[] = {
 #define IPC_X_INFO(name, num, req, rep, doc)                                   \

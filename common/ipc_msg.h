@@ -174,7 +174,9 @@ extern const struct cdc_msg_desc ipc_node_desc;
 	F(S, 9, STRLIST, struct cdc_strlist, service_tags, NULL)               \
 	F(S, 10, STR, char *, type, NULL)                                      \
 	F(S, 11, U64, uint64_t, create_index, NULL)                            \
-	F(S, 12, U64, uint64_t, modify_index, NULL)
+	F(S, 12, U64, uint64_t, modify_index, NULL)                            \
+	F(S, 13, STR, char *, interval, NULL)                                  \
+	F(S, 14, STR, char *, timeout, NULL)
 CDC_STRUCT(ipc_check, IPC_CHECK)
 extern const struct cdc_msg_desc ipc_check_desc;
 
@@ -464,6 +466,36 @@ extern const struct cdc_msg_desc ipc_keyring_desc;
 CDC_STRUCT(ipc_keyring_reply, IPC_KEYRING_REPLY)
 extern const struct cdc_msg_desc ipc_keyring_reply_desc;
 
+/* --- checkd -----------------------------------------------------------------
+ * The agent's local services and checks.  Definitions travel as the JSON
+ * document the client sent (API) or the config file held: checkd owns the
+ * one parser of service and check definitions for both paths.
+ * Errors: -EINVAL (bad definition: HTTP 400), -ENOENT (unknown ID: 404),
+ * -EPERM (script checks disabled: 500).  For the register requests
+ * `enable` says the HTTP client is on loopback (what
+ * enable_local_script_checks allows); for IPC_AGENT_MAINTENANCE it is the
+ * switch and `output` the reason. */
+#define IPC_AGENT_REQ(F, S)                                                    \
+	F(S, 1, STR, char *, id, NULL)                                         \
+	F(S, 2, BYTES, struct cdc_bytes, def, NULL)                            \
+	F(S, 3, STR, char *, status, NULL)                                     \
+	F(S, 4, STR, char *, output, NULL)                                     \
+	F(S, 5, BOOL, bool, enable, NULL)                                      \
+	F(S, 6, BOOL, bool, replace_checks, NULL)                              \
+	F(S, 7, BOOL, bool, by_name, NULL)
+CDC_STRUCT(ipc_agent_req, IPC_AGENT_REQ)
+extern const struct cdc_msg_desc ipc_agent_req_desc;
+
+/* local services and checks (node: this agent's name; index: a counter
+ * of local changes, for blocking on agent endpoints) */
+#define IPC_AGENT_LOCAL(F, S)                                                  \
+	F(S, 1, STR, char *, node, NULL)                                       \
+	F(S, 2, MSGLIST, struct cdc_list, services, &ipc_service_desc)         \
+	F(S, 3, MSGLIST, struct cdc_list, checks, &ipc_check_desc)             \
+	F(S, 4, U64, uint64_t, index, NULL)
+CDC_STRUCT(ipc_agent_local, IPC_AGENT_LOCAL)
+extern const struct cdc_msg_desc ipc_agent_local_desc;
+
 /* --- the type table -------------------------------------------------------
  * X(enum name, number, request struct, reply struct, summary)            */
 #define IPC_TYPES(X)                                                           \
@@ -505,6 +537,20 @@ extern const struct cdc_msg_desc ipc_keyring_reply_desc;
 	    "gossipd: the newest user events this agent saw (name filter)")    \
 	X(IPC_GOSSIP_KEYRING, 0x0207, ipc_keyring, ipc_keyring_reply,          \
 	    "gossipd: list/install/use/remove gossip keys")                    \
+	X(IPC_AGENT_SERVICE_REGISTER, 0x0301, ipc_agent_req, ipc_empty,        \
+	    "checkd: register a service (def; replace_checks)")                \
+	X(IPC_AGENT_SERVICE_DEREGISTER, 0x0302, ipc_agent_req, ipc_empty,      \
+	    "checkd: deregister a service and its checks (id)")                \
+	X(IPC_AGENT_CHECK_REGISTER, 0x0303, ipc_agent_req, ipc_empty,          \
+	    "checkd: register a check (def)")                                  \
+	X(IPC_AGENT_CHECK_DEREGISTER, 0x0304, ipc_agent_req, ipc_empty,        \
+	    "checkd: deregister a check (id)")                                 \
+	X(IPC_AGENT_CHECK_UPDATE, 0x0305, ipc_agent_req, ipc_empty,            \
+	    "checkd: set a TTL check's status and output (id)")                \
+	X(IPC_AGENT_MAINTENANCE, 0x0306, ipc_agent_req, ipc_empty,             \
+	    "checkd: maintenance on/off for the node (id \"\") or a service")   \
+	X(IPC_AGENT_LOCAL_READ, 0x0307, ipc_agent_req, ipc_agent_local,        \
+	    "checkd: local services and checks (all, or service id / name)")   \
 	X(IPC_EV_MEMBER, 0x0280, ipc_member, ipc_empty,                        \
 	    "gossipd event: a member joined, changed, failed, left or was "    \
 	    "reaped (status; reaped: 0)")                                      \

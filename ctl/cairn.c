@@ -27,6 +27,8 @@ static const struct ctl_cmd cmds[] = {
     {"leave", cmd_leave, "Gracefully leaves the Cairn cluster and shuts down",
      0},
     {"members", cmd_members, "Lists the members of a Cairn cluster", 0},
+    {"reload", cmd_reload, "Triggers the agent to reload configuration files",
+	0},
     {"rtt", cmd_rtt, "Estimates network round trip time between nodes", 0},
     {"version", cmd_version, "Prints the Cairn version", 0},
 };

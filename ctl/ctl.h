@@ -16,6 +16,7 @@ int cmd_debug_raft(int argc, char **argv);
 int cmd_members(int argc, char **argv);
 int cmd_join(int argc, char **argv);
 int cmd_leave(int argc, char **argv);
+int cmd_reload(int argc, char **argv);
 int cmd_force_leave(int argc, char **argv);
 int cmd_event(int argc, char **argv);
 int cmd_keygen(int argc, char **argv);

@@ -388,6 +388,31 @@ cmd_leave(int argc, char **argv)
 }
 
 int
+cmd_reload(int argc, char **argv)
+{
+	static const char usage[] =
+	    "Usage: cairn reload [options]\n\n"
+	    "  Causes the agent to reload configurations (services, checks, "
+	    "log level, ...).\n";
+	struct buf out = BUF_INIT;
+	struct opts o;
+	int r;
+
+	if ((r = parse(argc, argv, NULL, NULL, &o, usage)) != 0)
+		return r;
+	if (o.npos > 0) {
+		fprintf(stderr, "This command takes no arguments\n");
+		return 1;
+	}
+	r = call(&o, "PUT", "/v1/agent/reload", NULL, 0, &out, "reloading");
+	buf_free(&out);
+	if (r)
+		return 1;
+	printf("Configuration reload triggered\n");
+	return 0;
+}
+
+int
 cmd_force_leave(int argc, char **argv)
 {
 	static const char *const bools[] = {"wan", "prune", NULL};

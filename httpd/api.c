@@ -784,7 +784,8 @@ handle(struct http_req *req, void *arg)
 	} else if (strcmp(req->path, "/v1/operator/keyring") == 0) {
 		api_keyring(a, req);
 	} else if (strncmp(req->path, "/v1/agent/", 10) == 0) {
-		api_agent(a, req, req->path + 10);
+		if (!api_local(a, req, req->path + 10))
+			api_agent(a, req, req->path + 10);
 	} else if (strncmp(req->path, "/v1/event/", 10) == 0) {
 		api_event(a, req, req->path + 10);
 	} else {
@@ -829,6 +830,21 @@ api_init(struct daemon *d, struct http_server **out, struct errbuf *eb)
 	    (r = ipc_client_open(d->loop, path, &a->gossipd, eb)) < 0) {
 		ipc_client_close(a->raftd);
 		return r < 0 ? r : -ENAMETOOLONG;
+	}
+	a->conf = &d->conf;
+	{
+		static const char *const names[5] = {"checkd", "raftd",
+		    "gossipd", "dnsd", "httpd"};
+		size_t i;
+
+		for (i = 0; i < 5; i++) {
+			if (ipc_socket_path(path, sizeof(path), cf->run_dir,
+			    names[i]) < 0 || ipc_client_open(d->loop, path,
+			    &a->reload[i], eb) < 0)
+				return errbuf_set(eb, -ENAMETOOLONG,
+				    "run_dir too long");
+		}
+		a->checkd = a->reload[0];
 	}
 	snprintf(path, sizeof(path), "%s/gossipd.events", cf->run_dir);
 	if ((r = ipc_sub_open(d->loop, path, on_gossip, a, &a->gevents,
@@ -883,6 +899,15 @@ api_close(struct http_server *s)
 	the_api.raftd = NULL;
 	ipc_client_close(the_api.gossipd);
 	the_api.gossipd = NULL;
+	{
+		size_t i;
+
+		for (i = 0; i < 5; i++) {
+			ipc_client_close(the_api.reload[i]);
+			the_api.reload[i] = NULL;
+		}
+		the_api.checkd = NULL;
+	}
 	http_server_close(s);
 	free(the_api.datacenter);
 	free(the_api.node_name);

@@ -17,8 +17,9 @@
 
 enum { A_MEMBERS, A_JOIN, A_LEAVE, A_FORCE_LEAVE, A_FIRE, A_LIST };
 
-/* Go's strconv.ParseBool, for ?wan= (spec section 0) */
-static int
+/* Go's strconv.ParseBool, for ?wan= (spec section 0); false if s is
+ * none of its spellings */
+bool
 parse_bool(const char *s, bool *out)
 {
 	static const char *const t[] = {"1", "t", "T", "TRUE", "true", "True"};
@@ -29,14 +30,14 @@ parse_bool(const char *s, bool *out)
 	for (i = 0; i < 6; i++) {
 		if (strcmp(s, t[i]) == 0) {
 			*out = true;
-			return 0;
+			return true;
 		}
 		if (strcmp(s, f[i]) == 0) {
 			*out = false;
-			return 0;
+			return true;
 		}
 	}
-	return -EINVAL;
+	return false;
 }
 
 static void
@@ -52,7 +53,7 @@ gossip_error(struct http_req *req, int status, const char *msg)
 
 /* ------------------------------------------------------------ members */
 
-static void
+void
 jw_tags(struct jw *w, const struct cdc_strlist *tags)
 {
 	size_t i;
@@ -66,6 +67,37 @@ jw_tags(struct jw *w, const struct cdc_strlist *tags)
 		jw_keyn(w, tags->v[i], (size_t)(eq - tags->v[i]));
 		jw_str(w, eq + 1);
 	}
+	jw_obj_close(w);
+}
+
+void
+jw_member(struct jw *w, const struct ipc_member *m)
+{
+	jw_obj_open(w);
+	jw_key(w, "Name");
+	jw_str(w, m->name);
+	jw_key(w, "Addr");
+	jw_str(w, m->addr);
+	jw_key(w, "Port");
+	jw_uint(w, m->port);
+	jw_key(w, "Tags");
+	jw_tags(w, &m->tags);
+	jw_key(w, "Status");
+	jw_uint(w, m->status);
+	/* memberlist's and Serf's protocol ranges as Consul 1.x reports
+	 * them */
+	jw_key(w, "ProtocolMin");
+	jw_uint(w, 1);
+	jw_key(w, "ProtocolMax");
+	jw_uint(w, 5);
+	jw_key(w, "ProtocolCur");
+	jw_uint(w, 2);
+	jw_key(w, "DelegateMin");
+	jw_uint(w, 2);
+	jw_key(w, "DelegateMax");
+	jw_uint(w, 5);
+	jw_key(w, "DelegateCur");
+	jw_uint(w, 4);
 	jw_obj_close(w);
 }
 
@@ -88,32 +120,7 @@ members_done(int status, void *body, const char *errmsg, void *arg)
 		const struct ipc_member *m =
 		    (const struct ipc_member *)rep->members.v + i;
 
-		jw_obj_open(&w);
-		jw_key(&w, "Name");
-		jw_str(&w, m->name);
-		jw_key(&w, "Addr");
-		jw_str(&w, m->addr);
-		jw_key(&w, "Port");
-		jw_uint(&w, m->port);
-		jw_key(&w, "Tags");
-		jw_tags(&w, &m->tags);
-		jw_key(&w, "Status");
-		jw_uint(&w, m->status);
-		/* memberlist's and Serf's protocol ranges as Consul 1.x
-		 * reports them */
-		jw_key(&w, "ProtocolMin");
-		jw_uint(&w, 1);
-		jw_key(&w, "ProtocolMax");
-		jw_uint(&w, 5);
-		jw_key(&w, "ProtocolCur");
-		jw_uint(&w, 2);
-		jw_key(&w, "DelegateMin");
-		jw_uint(&w, 2);
-		jw_key(&w, "DelegateMax");
-		jw_uint(&w, 5);
-		jw_key(&w, "DelegateCur");
-		jw_uint(&w, 4);
-		jw_obj_close(&w);
+		jw_member(&w, m);
 	}
 	jw_arr_close(&w);
 	{
@@ -312,7 +319,7 @@ wan_flag(struct http_req *req, bool *wan)
 		*wan = true;
 		return true;
 	}
-	if (parse_bool(v, wan) < 0) {
+	if (!parse_bool(v, wan)) {
 		http_respond_text(req, 400, "Invalid value for wan");
 		return false;
 	}
@@ -614,7 +621,7 @@ api_keyring(struct api *a, struct http_req *req)
 
 /* --------------------------------------------------------- coordinates */
 
-static void
+void
 jw_coord(struct jw *w, const struct cdc_bytes *b)
 {
 	struct viv_coord c;

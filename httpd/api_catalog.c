@@ -15,7 +15,7 @@
 enum { C_NODES, C_NODE_HEALTH, C_SERVICES, C_SERVICE, C_NODE, C_HEALTH_SERVICE,
     C_SERVICE_CHECKS, C_STATE };
 
-static void
+void
 jw_kvmap(struct jw *w, const struct cdc_strlist *l, bool null_if_empty)
 {
 	size_t i;
@@ -36,7 +36,7 @@ jw_kvmap(struct jw *w, const struct cdc_strlist *l, bool null_if_empty)
 	jw_obj_close(w);
 }
 
-static void
+void
 jw_node(struct jw *w, const struct ipc_node *nd)
 {
 	jw_obj_open(w);
@@ -59,7 +59,7 @@ jw_node(struct jw *w, const struct ipc_node *nd)
 	jw_obj_close(w);
 }
 
-static void
+void
 jw_check(struct jw *w, const struct ipc_check *c)
 {
 	size_t i;
@@ -88,6 +88,14 @@ jw_check(struct jw *w, const struct ipc_check *c)
 	jw_arr_close(w);
 	jw_key(w, "Type");
 	jw_str(w, c->type ? c->type : "");
+	if (c->interval != NULL) {
+		jw_key(w, "Interval");
+		jw_str(w, c->interval);
+	}
+	if (c->timeout != NULL) {
+		jw_key(w, "Timeout");
+		jw_str(w, c->timeout);
+	}
 	jw_key(w, "Definition");
 	jw_obj_open(w);
 	jw_obj_close(w);
@@ -98,7 +106,7 @@ jw_check(struct jw *w, const struct ipc_check *c)
 	jw_obj_close(w);
 }
 
-static void
+void
 jw_service_fields(struct jw *w, const struct ipc_service *sv, bool prefixed)
 {
 	size_t i;

@@ -11,6 +11,7 @@
 #include "http.h"
 #include "ipc.h"
 #include "ipc_msg.h"
+#include "cfg.h"
 #include "json.h"
 
 #define API_IPC_TIMEOUT_MS 30000
@@ -19,6 +20,9 @@ struct api {
 	struct ev_loop *loop;
 	struct ipc_client *raftd;
 	struct ipc_client *gossipd;
+	struct ipc_client *checkd;
+	struct ipc_client *reload[5]; /* every daemon's, for agent/reload */
+	const struct cairn_conf *conf;
 	struct ipc_sub *events;	 /* raftd.events: wakes blocking queries */
 	struct ipc_sub *gevents; /* gossipd.events: wakes /v1/event/list */
 	struct call *blocked;	/* parked blocking queries */
@@ -94,10 +98,24 @@ void respond_json(struct http_req *req, struct jw *w, uint64_t index,
 void respond_ipc_error(struct http_req *req, int status, const char *msg);
 void jw_kv_row(struct jw *w, const struct ipc_kv_row *row, bool value);
 
+/* JSON writers shared by the endpoints (Consul's shapes) */
+void jw_kvmap(struct jw *w, const struct cdc_strlist *l, bool null_if_empty);
+void jw_node(struct jw *w, const struct ipc_node *nd);
+void jw_check(struct jw *w, const struct ipc_check *c);
+void jw_service_fields(struct jw *w, const struct ipc_service *sv,
+    bool prefixed);
+void jw_tags(struct jw *w, const struct cdc_strlist *tags);
+void jw_member(struct jw *w, const struct ipc_member *m);
+void jw_coord(struct jw *w, const struct cdc_bytes *b);
+bool parse_bool(const char *s, bool *out);
+
 /* the endpoints */
 void api_session(struct api *a, struct http_req *req, const char *rest);
 void api_txn(struct api *a, struct http_req *req);
 void api_agent(struct api *a, struct http_req *req, const char *rest);
+/* api_local - /v1/agent/ endpoints served by checkd (services, checks,
+ * maintenance, health) and self/reload; false if rest is not one */
+bool api_local(struct api *a, struct http_req *req, const char *rest);
 void api_event(struct api *a, struct http_req *req, const char *rest);
 void api_keyring(struct api *a, struct http_req *req);
 void api_catalog(struct api *a, struct http_req *req, const char *rest);

@@ -918,3 +918,9 @@ http_feed(const void *p, size_t n, const struct http_limits *lim,
 	}
 	return f.n;
 }
+
+const char *
+http_peer_ip(const struct http_req *req)
+{
+	return req->conn->ip;
+}

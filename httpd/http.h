@@ -67,6 +67,8 @@ void http_respond_text(struct http_req *req, int status, const char *text);
 const char *http_query(const struct http_req *req, const char *key);
 bool http_query_has(const struct http_req *req, const char *key);
 const char *http_header(const struct http_req *req, const char *name);
+/* http_peer_ip - the client's address as text */
+const char *http_peer_ip(const struct http_req *req);
 
 /* http_feed - parse the bytes p[0..n) as if one client had sent them on a
  * fresh connection, answering each complete request through fn (which

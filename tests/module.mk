@@ -10,7 +10,7 @@ unit-bins: $(unit_BINS)
 $(B)/tests/unit/%: $(B)/tests/unit/%.o $(unit_LIBS)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $< -Wl,--start-group $(unit_LIBS) -Wl,--end-group \
-	    $(PKG_LIBS) $(shell pkg-config --libs cmocka 2>/dev/null)
+	    $(PKG_LIBS) $(CURL_LIBS) $(shell pkg-config --libs cmocka 2>/dev/null)
 
 # Fuzz targets: tests/fuzz/fuzz_<parser>.c with a corpus in
 # tests/fuzz/corpus/<parser>/.  Built with clang + libFuzzer into build-fuzz/.
@@ -26,7 +26,7 @@ fuzz_BINS := $(patsubst tests/fuzz/%.c,$(B)/tests/fuzz/%,$(fuzz_SRCS))
 fuzz-bins: $(fuzz_BINS)
 $(B)/tests/fuzz/%: $(B)/tests/fuzz/%.o $(unit_LIBS)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(ALL_LDFLAGS) -fsanitize=fuzzer -o $@ $< -Wl,--start-group $(unit_LIBS) -Wl,--end-group $(PKG_LIBS)
+	$(Q)$(CC) $(ALL_LDFLAGS) -fsanitize=fuzzer -o $@ $< -Wl,--start-group $(unit_LIBS) -Wl,--end-group $(PKG_LIBS) $(CURL_LIBS)
 endif
 
 .PHONY: fuzz fuzz-run
@@ -46,7 +46,7 @@ bench_BINS := $(patsubst tests/bench/%.c,$(B)/tests/bench/%,$(bench_SRCS))
 
 $(B)/tests/bench/%: $(B)/tests/bench/%.o $(unit_LIBS)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $< -Wl,--start-group $(unit_LIBS) -Wl,--end-group $(PKG_LIBS)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $< -Wl,--start-group $(unit_LIBS) -Wl,--end-group $(PKG_LIBS) $(CURL_LIBS)
 
 .PHONY: bench
 bench: deps-check

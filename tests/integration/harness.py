@@ -77,6 +77,10 @@ class Notify:
 
     def close(self):
         self.sock.close()
+        try:
+            os.unlink(self.path)
+        except OSError:
+            pass
 
 
 class Proc:
