@@ -45,7 +45,7 @@ struct probe {
 	probe_done_fn done;
 	void *arg;
 	uint64_t timeout_ms;
-	struct probe *next, **prevp;	/* live probes, for probe_shutdown */
+	struct probe *next, **prevp;	/* live probes (probe_shutdown) */
 
 	ev_timer tw;		/* the timeout, or a result found early */
 	bool deferred;		/* tw delivers def_st / def_out */
@@ -308,8 +308,9 @@ script_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 
 	(void)loop;
 	(void)revents;
+	/* at EOF the result still waits for the exit */
 	if (script_drain(p, READ_ROUNDS))
-		script_pipe_close(p);	/* EOF: the result waits for the exit */
+		script_pipe_close(p);
 }
 
 static char *
@@ -383,8 +384,8 @@ script_timeout(struct probe *p)
 	char d[32];
 
 	fmt_duration(d, sizeof(d), p->timeout_ms);
-	log_debug("probe: pid %d timed out after %s: killing its process "
-	    "group", (int)p->pid, d);
+	log_debug("probe: pid %d timed out after %s: killing its "
+	    "process group", (int)p->pid, d);
 	p->timed_out = true;
 	kill_group(p->pid);	/* the result comes with the reaping */
 }

@@ -35,12 +35,18 @@ struct probe_spec {
 	const char *body;	/* request body or NULL */
 	char **headers;		/* NULL-terminated "Name: value" lines, or NULL */
 	bool tls_skip_verify;
-	const char *tls_server_name; /* SNI / verified name, or NULL */
+	const char *tls_server_name; /* SNI / verified name, or NULL; for
+				 * https URLs the request goes to that name
+				 * with CURLOPT_CONNECT_TO pointing at the
+				 * URL's host (libcurl has no separate
+				 * verify name) */
 	bool disable_redirects;
 	/* tcp, udp */
 	const char *addr;	/* "host:port", "[v6]:port" */
 	uint64_t timeout_ms;	/* 0 = default: 30 s script, 10 s others */
-	size_t output_max;	/* 0 = 4096 bytes */
+	size_t output_max;	/* 0 = 4096 bytes; a script's or an HTTP
+				 * body's last bytes are kept, as Consul's
+				 * circular buffer */
 };
 
 /* called exactly once per probe_start that returned a probe, from the
@@ -62,7 +68,10 @@ struct probe *probe_start(struct ev_loop *loop, const struct probe_spec *spec,
 void probe_cancel(struct probe *p);
 
 /* probe_shutdown - release process-wide resources (libcurl multi handle)
- * at daemon exit. */
+ * at daemon exit.  Probes still running are cancelled (done is not called)
+ * and cancelled scripts' children are reaped, blocking briefly: they were
+ * sent SIGKILL.  HTTP probes must all use one loop (the first one given);
+ * scripts need the default loop (ev_child). */
 void probe_shutdown(void);
 
 #endif

@@ -124,6 +124,21 @@ def http_target():
     return srv
 
 
+def https_target(tmpdir):
+    """The same handler over TLS, with a self-signed certificate."""
+    import ssl
+    key, crt = os.path.join(tmpdir, "k.pem"), os.path.join(tmpdir, "c.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                    "-keyout", key, "-out", crt, "-days", "1", "-subj", "/CN=cairn-test"],
+                   check=True, capture_output=True, timeout=60)
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Target)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(crt, key)
+    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv
+
+
 def udp_responder():
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.bind(("127.0.0.1", 0))
@@ -149,6 +164,8 @@ def every_check_kind_against_real_targets():
     a = Agent({"enable_script_checks": True})
     srv = http_target()
     hport = srv.server_address[1]
+    tls = https_target(tmp.path)
+    sport = tls.server_address[1]
     tcp = socket.socket()
     tcp.bind(("127.0.0.1", 0))
     tcp.listen(16)
@@ -175,6 +192,10 @@ def every_check_kind_against_real_targets():
                  "Interval": "1s"},
                 {"Name": "noredir", "HTTP": "http://127.0.0.1:%d/redirect" % hport,
                  "DisableRedirects": True, "Interval": "1s"},
+                {"Name": "tls-skip", "HTTP": "https://127.0.0.1:%d/ok" % sport,
+                 "TLSSkipVerify": True, "Interval": "1s"},
+                {"Name": "tls-verify", "HTTP": "https://127.0.0.1:%d/ok" % sport,
+                 "Interval": "1s"},
             ]}) == (200, "")
         scripts = {
             "pass": {"Args": ["sh", "-c", "echo fine; exit 0"]},
@@ -198,6 +219,11 @@ def every_check_kind_against_real_targets():
             wait_status(a, cid, "passing", 5)
         wait_for(lambda: "302" in agent_checks(a)["service:web:6"]["Output"], 5,
                  "noredir seeing the 302")
+        # HTTPS: a self-signed certificate passes only with TLSSkipVerify
+        wait_status(a, "service:web:7", "passing", 5)
+        wait_for(lambda: agent_checks(a)["service:web:8"]["Output"] != "", 5,
+                 "tls-verify run")
+        assert agent_checks(a)["service:web:8"]["Status"] == "critical"
         cs = agent_checks(a)
         assert cs["service:web:1"]["Output"] == \
             "HTTP GET http://127.0.0.1:%d/health: 200 OK Output: status 200" % hport, \
@@ -255,6 +281,7 @@ def every_check_kind_against_real_targets():
                  "doomed gone from the catalog")
     finally:
         srv.shutdown()
+        tls.shutdown()
         a.stop()
         tmp.cleanup()
 
@@ -376,8 +403,12 @@ def restarts_keep_services_and_leave_no_stale_entries():
         assert "disk" in cs, cs
         wait_for(lambda: getj(a, "/v1/catalog/service/ghost") == [], 10,
                  "the stale ghost service removed from the catalog")
-        # now the whole agent
+        # now the whole agent, killed: its daemons die with it (PDEATHSIG)
+        kids = list(children(a.p.pid).values())
+        a.p.signal(signal.SIGKILL)
+        a.p.wait(10)
         a.stop_keep()
+        wait_for(lambda: not any(pid_alive(p) for p in kids), 10, "the daemons gone")
         a = DataAgent(tmp)
         wait_for(lambda: "db-1" in getj(a, "/v1/agent/services"), 10, "db-1 back")
         cs = agent_checks(a)
