@@ -110,6 +110,23 @@ def seed_walkthrough_join_members_kv():
         assert agents[3].curl("/v1/kv/seed", "PUT", b"hello") == (200, "true")
         wait_for(lambda: agents[2].curl("/v1/kv/seed?raw&stale")[1] == "hello", 10,
                  "the write on server3")
+        # a service on the client agent: checkd syncs it through the
+        # client's raftd to the servers; its TTL flips show everywhere
+        body = json.dumps({"Name": "web", "Port": 80, "Check": {"TTL": "30s"}}).encode()
+        assert agents[3].curl("/v1/agent/service/register", "PUT", body) == (200, "")
+        assert agents[3].curl("/v1/agent/check/pass/service:web", "PUT", b"") == (200, "")
+
+        def passing_on(a):
+            st, body = a.curl("/v1/health/service/web?passing&stale")
+            return st == 200 and [(x["Node"]["Node"], x["Node"]["Address"], x["Service"]["Port"])
+                                  for x in json.loads(body)] == [("agent1", IPS[3], 80)]
+        wait_for(lambda: passing_on(agents[1]) and passing_on(agents[2]), 10,
+                 "the client's service passing on the servers")
+        assert agents[3].curl("/v1/agent/check/fail/service:web", "PUT", b"") == (200, "")
+        wait_for(lambda: not passing_on(agents[0]), 10, "the failure seen on server1")
+        assert agents[3].curl("/v1/agent/service/deregister/web", "PUT", b"") == (200, "")
+        wait_for(lambda: agents[0].curl("/v1/catalog/service/web") == (200, "[]"), 10,
+                 "web deregistered")
         # a bad join says why and exits 1
         r = cairn("join", agents[3].http(), "127.0.0.99:1")
         assert r.returncode == 1 and "Error joining address" in r.stderr, (r.stdout, r.stderr)
