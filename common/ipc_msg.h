@@ -345,7 +345,8 @@ extern const struct cdc_msg_desc ipc_session_read_reply_desc;
 
 /* IPC_CATALOG_READ: what "nodes" (all, or node), "checks" (all, or a
  * node's), "services" (all, or a node's), "service" (the instances of
- * service, with their nodes and every check of those nodes) */
+ * service, with their nodes and every check of those nodes), "all" (every
+ * node, service instance and check) */
 #define IPC_CATALOG_READ(F, S)                                                 \
 	F(S, 1, U32, uint32_t, mode, NULL)                                     \
 	F(S, 2, STR, char *, what, NULL)                                       \

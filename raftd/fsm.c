@@ -1895,6 +1895,21 @@ fsm_catalog_read(struct store *st, const char *what, const char *node,
 			r = store_state_read_iterate(rd, T_CHECKS, k,
 			    check_key(k, nd, NULL), add_catalog, &c);
 		}
+	} else if (what && strcmp(what, "all") == 0) {
+		struct svc_ctx sc = {rep, 0};
+
+		/* the whole catalog: dnsd's mirror */
+		r = store_state_read_iterate(rd, T_NODES, "", 0, add_catalog,
+		    &c);
+		if (r >= 0)
+			r = store_state_read_iterate(rd, T_SERVICES, "", 0,
+			    add_svc, &sc);
+		if (r >= 0 && sc.err)
+			r = sc.err;
+		c.checks = true;
+		if (r >= 0)
+			r = store_state_read_iterate(rd, T_CHECKS, "", 0,
+			    add_catalog, &c);
 	} else if (what && strcmp(what, "checks") == 0) {
 		c.checks = true;
 		if (node && *node) {

@@ -714,6 +714,15 @@ test_catalog_services(void **state)
 		assert_int_equal(ck->service_tags.n, 2);
 	}
 	cdc_free(&ipc_catalog_reply_desc, &cat);
+	/* "all": the whole catalog in one read (dnsd's mirror) */
+	memset(&cat, 0, sizeof(cat));
+	assert_int_equal(fsm_catalog_read(st, "all", NULL, NULL, &cat, &eb),
+	    0);
+	assert_int_equal(cat.nodes.n, 1);
+	assert_int_equal(cat.services.n, 1);
+	assert_int_equal(cat.checks.n, 1);
+	assert_true(cat.index >= 1);
+	cdc_free(&ipc_catalog_reply_desc, &cat);
 	/* deregister the service: its check goes too */
 	memset(&c, 0, sizeof(c));
 	c.op = RAFT_OP_CATALOG_DEREGISTER;
