@@ -259,26 +259,109 @@ ttl_state_load(struct lcheck *c)
 
 /* ------------------------------------------------------------------ lookup */
 
+static size_t
+idx_hash(const char *k)
+{
+	size_t h = 5381;
+
+	while (*k)
+		h = h * 33 ^ (unsigned char)*k++;
+	return h;
+}
+
+static struct ient **
+idx_find(const struct idx *x, const char *key)
+{
+	struct ient **pp;
+
+	if (x->nb == 0)
+		return NULL;
+	for (pp = &x->b[idx_hash(key) & (x->nb - 1)]; *pp != NULL;
+	    pp = &(*pp)->next)
+		if (strcmp((*pp)->key, key) == 0)
+			return pp;
+	return NULL;
+}
+
+/* idx_put - key -> val, replacing an entry with an equal key (call it
+ * before freeing the object that held the old key) */
+static void
+idx_put(struct idx *x, const char *key, void *val)
+{
+	struct ient **pp = idx_find(x, key), *e;
+	size_t i;
+
+	if (pp != NULL) {
+		(*pp)->key = key;
+		(*pp)->val = val;
+		return;
+	}
+	if (x->n + 1 > x->nb * 2) {
+		size_t nb = x->nb ? x->nb * 4 : 64;
+		struct ient **b = xcalloc(nb, sizeof(*b));
+
+		for (i = 0; i < x->nb; i++) {
+			while ((e = x->b[i]) != NULL) {
+				x->b[i] = e->next;
+				e->next = b[idx_hash(e->key) & (nb - 1)];
+				b[idx_hash(e->key) & (nb - 1)] = e;
+			}
+		}
+		free(x->b);
+		x->b = b;
+		x->nb = nb;
+	}
+	e = xcalloc(1, sizeof(*e));
+	e->key = key;
+	e->val = val;
+	e->next = x->b[idx_hash(key) & (x->nb - 1)];
+	x->b[idx_hash(key) & (x->nb - 1)] = e;
+	x->n++;
+}
+
+static void
+idx_del(struct idx *x, const char *key)
+{
+	struct ient **pp = idx_find(x, key), *e;
+
+	if (pp == NULL)
+		return;
+	e = *pp;
+	*pp = e->next;
+	free(e);
+	x->n--;
+}
+
+static void
+idx_free(struct idx *x)
+{
+	size_t i;
+	struct ient *e;
+
+	for (i = 0; i < x->nb; i++) {
+		while ((e = x->b[i]) != NULL) {
+			x->b[i] = e->next;
+			free(e);
+		}
+	}
+	free(x->b);
+	memset(x, 0, sizeof(*x));
+}
+
 struct lservice *
 local_service(struct checkd *cd, const char *id)
 {
-	struct lservice *s;
+	struct ient **pp = idx_find(&cd->svc_idx, id);
 
-	for (s = cd->services; s != NULL; s = s->next)
-		if (strcmp(s->def.id, id) == 0)
-			return s;
-	return NULL;
+	return pp ? (*pp)->val : NULL;
 }
 
 struct lcheck *
 local_check(struct checkd *cd, const char *id)
 {
-	struct lcheck *c;
+	struct ient **pp = idx_find(&cd->chk_idx, id);
 
-	for (c = cd->checks; c != NULL; c = c->next)
-		if (strcmp(c->def.cid, id) == 0)
-			return c;
-	return NULL;
+	return pp ? (*pp)->val : NULL;
 }
 
 void
@@ -625,12 +708,14 @@ check_insert(struct checkd *cd, struct lcheck *c)
 
 			c->next = old->next;
 			*pp = c;
+			idx_put(&cd->chk_idx, c->def.cid, c);
 			check_free(old);
 			goto added;
 		}
 	}
 	*pp = c;
 	cd->nchecks++;
+	idx_put(&cd->chk_idx, c->def.cid, c);
 added:
 	c->gen = ++cd->genc;
 	check_start(c);
@@ -648,6 +733,7 @@ check_remove(struct checkd *cd, struct lcheck *c, bool tomb)
 		return;
 	*pp = c->next;
 	cd->nchecks--;
+	idx_del(&cd->chk_idx, c->def.cid);
 	if (c->src != SRC_CONFIG)
 		persist_remove(cd, "checks", c->def.cid);
 	persist_remove(cd, "ttl", c->def.cid);
@@ -669,6 +755,7 @@ scripts_allowed(const struct checkd *cd, enum lsrc src, bool local_client)
 static void
 service_free(struct lservice *s)
 {
+	free(s->tmp);
 	service_def_free(&s->def);
 	free(s->json);
 	free(s);
@@ -721,6 +808,7 @@ local_service_register(struct checkd *cd, const char *json, size_t n,
 
 			s->next = old->next;
 			*pp = s;
+			idx_put(&cd->svc_idx, s->def.id, s);
 			if (old->src != src && old->src != SRC_CONFIG &&
 			    src == SRC_CONFIG)
 				persist_remove(cd, "services", old->def.id);
@@ -730,6 +818,7 @@ local_service_register(struct checkd *cd, const char *json, size_t n,
 	}
 	*pp = s;
 	cd->nservices++;
+	idx_put(&cd->svc_idx, s->def.id, s);
 added:
 	if (replace_checks) {
 		struct lcheck *c, *next;
@@ -788,6 +877,7 @@ service_remove(struct checkd *cd, struct lservice *s)
 		;
 	*pp = s->next;
 	cd->nservices--;
+	idx_del(&cd->svc_idx, s->def.id);
 	if (s->src != SRC_CONFIG)
 		persist_remove(cd, "services", s->def.id);
 	sync_tomb(cd, s->def.id, NULL);
@@ -1301,6 +1391,8 @@ local_close(struct checkd *cd)
 		cd->services = s->next;
 		service_free(s);
 	}
+	idx_free(&cd->svc_idx);
+	idx_free(&cd->chk_idx);
 	while ((t = cd->tombs) != NULL) {
 		cd->tombs = t->next;
 		free(t->service_id);

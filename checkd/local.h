@@ -42,6 +42,10 @@ struct lservice {
 	char *json;
 	enum lsrc src;
 	uint64_t gen, synced_gen, sent_gen;
+	/* partial sync scratch: this service's checks, one of them dirty */
+	struct lcheck **tmp;
+	size_t ntmp, tmpcap;
+	bool tmp_dirty;
 	struct lservice *next;
 };
 
@@ -53,6 +57,18 @@ struct tomb {
 	struct tomb *next;
 };
 
+/* a string-keyed index (keys borrowed from the objects) */
+struct ient {
+	const char *key;
+	void *val;
+	struct ient *next;
+};
+
+struct idx {
+	struct ient **b;
+	size_t nb, n;
+};
+
 struct checkd {
 	struct ev_loop *loop;
 	const struct cairn_conf *conf;
@@ -61,6 +77,7 @@ struct checkd {
 	struct lservice *services;
 	struct lcheck *checks;
 	size_t nservices, nchecks;
+	struct idx svc_idx, chk_idx;	/* by service ID, by check ID */
 	struct tomb *tombs;
 	uint64_t index;		/* local changes */
 	uint64_t genc;		/* generations for sync (never reused) */

@@ -221,27 +221,22 @@ send_service(struct checkd *cd, struct lservice *s)
 	struct ipc_raft_cmd cmd;
 	struct sync_op *op = xcalloc(1, sizeof(*op));
 	struct ipc_check *cks;
-	struct lcheck *c;
-	size_t n = 0, i;
+	size_t n = s->ntmp, i;
 
 	memset(&cmd, 0, sizeof(cmd));
 	cmd.op = RAFT_OP_CATALOG_REGISTER;
 	fill_node(cd, &cmd);
 	local_fill_service(cd, s, &cmd.csvc);
-	for (c = cd->checks; c != NULL; c = c->next)
-		if (c->def.service_id && strcmp(c->def.service_id,
-		    s->def.id) == 0)
-			n++;
 	cks = xcalloc(n + 1, sizeof(*cks));
 	op->cd = cd;
 	op->service_id = xstrdup(s->def.id);
 	op->gen = s->gen;
 	op->check_ids = xcalloc(n + 1, sizeof(char *));
 	op->check_gens = xcalloc(n + 1, sizeof(uint64_t));
-	for (c = cd->checks; c != NULL; c = c->next) {
-		if (c->def.service_id == NULL || strcmp(c->def.service_id,
-		    s->def.id) != 0)
-			continue;
+	/* s->tmp: its checks, gathered by partial_sync */
+	for (i = 0; i < n; i++) {
+		struct lcheck *c = s->tmp[i];
+
 		local_fill_check(cd, c, &cks[op->nchecks]);
 		/* the catalog does not keep the definition's timing */
 		free(cks[op->nchecks].interval);
@@ -259,7 +254,6 @@ send_service(struct checkd *cd, struct lservice *s)
 	free(cks);
 	local_fill_free(&cmd.csvc, NULL);
 	free_node(&cmd);
-	(void)i;
 }
 
 static void
@@ -307,19 +301,30 @@ partial_sync(struct checkd *cd)
 		if (!t->in_flight)
 			send_dereg(cd, t);
 	}
+	/* each service's checks, in one pass over the checks */
 	for (s = cd->services; s != NULL; s = s->next) {
-		bool d = dirty(s->gen, s->synced_gen, s->sent_gen);
-
+		s->ntmp = 0;
+		s->tmp_dirty = false;
+	}
+	for (c = cd->checks; c != NULL; c = c->next) {
+		if (c->def.service_id == NULL || *c->def.service_id == '\0' ||
+		    (s = local_service(cd, c->def.service_id)) == NULL)
+			continue;
+		if (s->ntmp == s->tmpcap) {
+			s->tmpcap = s->tmpcap ? s->tmpcap * 2 : 4;
+			s->tmp = xreallocarray(s->tmp, s->tmpcap,
+			    sizeof(*s->tmp));
+		}
+		s->tmp[s->ntmp++] = c;
+		if (dirty(c->gen, c->synced_gen, c->sent_gen))
+			s->tmp_dirty = true;
+	}
+	for (s = cd->services; s != NULL; s = s->next) {
 		if (cd->in_flight >= SYNC_MAX_IN_FLIGHT)
 			return;
 		if (s->sent_gen != 0)
 			continue; /* wait for the one in flight */
-		for (c = cd->checks; !d && c != NULL; c = c->next)
-			if (c->def.service_id && strcmp(c->def.service_id,
-			    s->def.id) == 0 && dirty(c->gen, c->synced_gen,
-			    c->sent_gen))
-				d = true;
-		if (d)
+		if (dirty(s->gen, s->synced_gen, s->sent_gen) || s->tmp_dirty)
 			send_service(cd, s);
 	}
 	for (c = cd->checks; c != NULL; c = c->next) {
@@ -472,6 +477,9 @@ full_checks_done(int status, void *body, const char *errmsg, void *arg)
 	for (s = cd->services; s != NULL; s = s->next)
 		s->synced_gen = 0;
 	for (i = 0; i < f->svcs.services.n; i++) {
+		/* the consul service of servers is raftd's (as in Consul) */
+		if (rs[i].id != NULL && strcmp(rs[i].id, "consul") == 0)
+			continue;
 		s = local_service(cd, rs[i].id);
 		if (s == NULL)
 			sync_tomb(cd, rs[i].id, NULL);
@@ -482,7 +490,9 @@ full_checks_done(int status, void *body, const char *errmsg, void *arg)
 	for (c = cd->checks; c != NULL; c = c->next)
 		c->synced_gen = 0;
 	for (i = 0; i < rep->checks.n; i++) {
-		if (strcmp(rc[i].check_id, "serfHealth") == 0)
+		if (strcmp(rc[i].check_id, "serfHealth") == 0 ||
+		    (rc[i].service_id && strcmp(rc[i].service_id,
+		    "consul") == 0))
 			continue; /* the leader's, from gossip */
 		c = local_check(cd, rc[i].check_id);
 		if (c == NULL) {

@@ -403,6 +403,8 @@ def restarts_keep_services_and_leave_no_stale_entries():
         assert "disk" in cs, cs
         wait_for(lambda: getj(a, "/v1/catalog/service/ghost") == [], 10,
                  "the stale ghost service removed from the catalog")
+        # but not the server's consul service: raftd's, not checkd's
+        assert "consul" in getj(a, "/v1/catalog/services")
         # now the whole agent, killed: its daemons die with it (PDEATHSIG)
         kids = list(children(a.p.pid).values())
         a.p.signal(signal.SIGKILL)
