@@ -8,6 +8,7 @@
 
 #include <openssl/rand.h>
 
+#include "cli.h"
 #include "ctl.h"
 #include "http.h"
 #include "jdec.h"
@@ -15,125 +16,7 @@
 #include "vivaldi.h"
 #include "xmalloc.h"
 
-/* --------------------------------------------------------------- helpers */
-
-/* parse_common - the HTTP flags plus the command's own boolean flags
- * (names) and string flags (snames); positional arguments are collected
- * into pos.  Returns 0 or 1 (usage printed). */
-struct opts {
-	struct ctl_http h;
-	bool flag[8];
-	const char *sval[8];
-	char *pos[16];
-	int npos;
-};
-
-static int
-parse(int argc, char **argv, const char *const *bools,
-    const char *const *strs, struct opts *o, const char *usage)
-{
-	int i, r;
-
-	memset(o, 0, sizeof(*o));
-	ctl_http_init(&o->h);
-	for (i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		size_t k;
-		bool done = false;
-
-		if ((r = ctl_http_flag(&o->h, argc, argv, &i)) == 1)
-			continue;
-		if (r < 0) {
-			fprintf(stderr, "flag needs an argument: %s\n", a);
-			return 1;
-		}
-		if (strcmp(a, "-h") == 0 || strcmp(a, "-help") == 0 ||
-		    strcmp(a, "--help") == 0) {
-			printf("%s", usage);
-			return 1;
-		}
-		if (a[0] != '-' || a[1] == '\0') {
-			if (o->npos < 16)
-				o->pos[o->npos++] = argv[i];
-			continue;
-		}
-		a += a[1] == '-' ? 2 : 1;
-		for (k = 0; bools && bools[k] && !done; k++) {
-			size_t l = strlen(bools[k]);
-
-			if (strncmp(a, bools[k], l) == 0 &&
-			    (a[l] == '\0' || strcmp(a + l, "=true") == 0)) {
-				o->flag[k] = true;
-				done = true;
-			} else if (strncmp(a, bools[k], l) == 0 &&
-				   strcmp(a + l, "=false") == 0) {
-				done = true;
-			}
-		}
-		for (k = 0; strs && strs[k] && !done; k++) {
-			size_t l = strlen(strs[k]);
-
-			if (strncmp(a, strs[k], l) != 0)
-				continue;
-			if (a[l] == '=') {
-				o->sval[k] = a + l + 1;
-				done = true;
-			} else if (a[l] == '\0') {
-				if (i + 1 >= argc) {
-					fprintf(stderr,
-					    "flag needs an argument: -%s\n",
-					    strs[k]);
-					return 1;
-				}
-				o->sval[k] = argv[++i];
-				done = true;
-			}
-		}
-		if (!done) {
-			fprintf(stderr, "flag provided but not defined: %s\n%s",
-			    argv[i], usage);
-			return 1;
-		}
-	}
-	return 0;
-}
-
-/* call - one request; prints the agent's error text and returns 1 on
- * failure */
-static int
-call(const struct opts *o, const char *method, const char *path,
-    const void *body, size_t n, struct buf *out, const char *what)
-{
-	long status = 0;
-
-	if (ctl_http_do(&o->h, method, path, body, n, &status, out) < 0)
-		return 1;
-	if (status != 200) {
-		fprintf(stderr, "Error %s: Unexpected response code: %ld (%.*s)\n",
-		    what, status, (int)out->len, out->data ? (char *)out->data : "");
-		return 1;
-	}
-	return 0;
-}
-
-static yajl_val
-parse_json(const struct buf *b)
-{
-	struct errbuf eb;
-	yajl_val v = json_parse(b->data ? (const char *)b->data : "", b->len,
-	    &eb);
-
-	if (v == NULL)
-		fprintf(stderr, "Error: the agent's reply is not JSON: %s\n",
-		    eb.msg);
-	return v;
-}
-
 /* ---------------------------------------------------------------- members */
-
-struct row {
-	char *cols[10];
-};
 
 static int
 cmp_row(const void *a, const void *b)
@@ -154,25 +37,6 @@ static int
 cmp_str(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static void
-print_table(struct row *rows, size_t n, size_t ncols)
-{
-	size_t w[10] = {0}, i, k;
-
-	for (i = 0; i < n; i++)
-		for (k = 0; k < ncols; k++)
-			if (strlen(rows[i].cols[k]) > w[k])
-				w[k] = strlen(rows[i].cols[k]);
-	for (i = 0; i < n; i++) {
-		for (k = 0; k < ncols; k++) {
-			if (k + 1 < ncols)
-				printf("%-*s  ", (int)w[k], rows[i].cols[k]);
-			else
-				printf("%s\n", rows[i].cols[k]);
-		}
-	}
 }
 
 static const char *const status_names[] = {"none", "alive", "leaving",
@@ -200,20 +64,20 @@ cmd_members(int argc, char **argv)
 	size_t i, n = 0;
 	int r;
 
-	if ((r = parse(argc, argv, bools, strs, &o, usage)) != 0)
+	if ((r = cli_parse(argc, argv, bools, strs, &o, usage)) != 0)
 		return r;
 	if (o.sval[0] && regcomp(&rx, o.sval[0], REG_EXTENDED | REG_NOSUB)) {
 		fprintf(stderr, "Failed to compile status regexp: %s\n",
 		    o.sval[0]);
 		return 1;
 	}
-	if (call(&o, "GET", o.flag[1] ? "/v1/agent/members?wan=1"
+	if (cli_call(&o, "GET", o.flag[1] ? "/v1/agent/members?wan=1"
 				      : "/v1/agent/members",
 		NULL, 0, &out, "retrieving members")) {
 		buf_free(&out);
 		return 1;
 	}
-	if ((v = parse_json(&out)) == NULL || !YAJL_IS_ARRAY(v)) {
+	if ((v = cli_json(&out)) == NULL || !YAJL_IS_ARRAY(v)) {
 		buf_free(&out);
 		return 1;
 	}
@@ -297,7 +161,7 @@ cmd_members(int argc, char **argv)
 		else
 			memcpy(all[0].cols, h, sizeof(h));
 		memcpy(all + 1, rows, n * sizeof(*rows));
-		print_table(all, n + 1, o.flag[0] ? 4 : 9);
+		cli_table(all, n + 1, o.flag[0] ? 4 : 9);
 		free(all);
 	}
 	for (i = 0; i < n; i++) {
@@ -329,7 +193,7 @@ cmd_join(int argc, char **argv)
 	struct opts o;
 	int i, r, ok = 0;
 
-	if ((r = parse(argc, argv, bools, NULL, &o, usage)) != 0)
+	if ((r = cli_parse(argc, argv, bools, NULL, &o, usage)) != 0)
 		return r;
 	if (o.npos == 0) {
 		fprintf(stderr, "At least one address to join must be "
@@ -373,13 +237,13 @@ cmd_leave(int argc, char **argv)
 	struct opts o;
 	int r;
 
-	if ((r = parse(argc, argv, NULL, NULL, &o, usage)) != 0)
+	if ((r = cli_parse(argc, argv, NULL, NULL, &o, usage)) != 0)
 		return r;
 	if (o.npos > 0) {
 		fprintf(stderr, "This command takes no arguments\n");
 		return 1;
 	}
-	r = call(&o, "PUT", "/v1/agent/leave", NULL, 0, &out, "leaving");
+	r = cli_call(&o, "PUT", "/v1/agent/leave", NULL, 0, &out, "leaving");
 	buf_free(&out);
 	if (r)
 		return 1;
@@ -398,13 +262,13 @@ cmd_reload(int argc, char **argv)
 	struct opts o;
 	int r;
 
-	if ((r = parse(argc, argv, NULL, NULL, &o, usage)) != 0)
+	if ((r = cli_parse(argc, argv, NULL, NULL, &o, usage)) != 0)
 		return r;
 	if (o.npos > 0) {
 		fprintf(stderr, "This command takes no arguments\n");
 		return 1;
 	}
-	r = call(&o, "PUT", "/v1/agent/reload", NULL, 0, &out, "reloading");
+	r = cli_call(&o, "PUT", "/v1/agent/reload", NULL, 0, &out, "reloading");
 	buf_free(&out);
 	if (r)
 		return 1;
@@ -424,7 +288,7 @@ cmd_force_leave(int argc, char **argv)
 	struct opts o;
 	int r;
 
-	if ((r = parse(argc, argv, bools, NULL, &o, usage)) != 0)
+	if ((r = cli_parse(argc, argv, bools, NULL, &o, usage)) != 0)
 		return r;
 	if (o.npos != 1) {
 		fprintf(stderr, "A single node name must be specified to "
@@ -433,7 +297,7 @@ cmd_force_leave(int argc, char **argv)
 	}
 	snprintf(path, sizeof(path), "/v1/agent/force-leave/%s%s", o.pos[0],
 	    o.flag[0] ? "?wan=1" : "");
-	r = call(&o, "PUT", path, NULL, 0, &out, "force leaving");
+	r = cli_call(&o, "PUT", path, NULL, 0, &out, "force leaving");
 	buf_free(&out);
 	return r;
 }
@@ -458,7 +322,7 @@ cmd_event(int argc, char **argv)
 	yajl_val v, id;
 	int r;
 
-	if ((r = parse(argc, argv, NULL, strs, &o, usage)) != 0)
+	if ((r = cli_parse(argc, argv, NULL, strs, &o, usage)) != 0)
 		return r;
 	if (o.sval[0] == NULL || *o.sval[0] == '\0') {
 		fprintf(stderr, "Event name must be specified\n");
@@ -478,9 +342,9 @@ cmd_event(int argc, char **argv)
 	    o.sval[1] ? "node=" : "", o.sval[1] ? o.sval[1] : "",
 	    o.sval[2] ? (o.sval[1] ? "&service=" : "service=") : "",
 	    o.sval[2] ? o.sval[2] : "", "");
-	r = call(&o, "PUT", path, o.npos ? o.pos[0] : "",
+	r = cli_call(&o, "PUT", path, o.npos ? o.pos[0] : "",
 	    o.npos ? strlen(o.pos[0]) : 0, &out, "firing the event");
-	if (r == 0 && (v = parse_json(&out)) != NULL) {
+	if (r == 0 && (v = cli_json(&out)) != NULL) {
 		id = json_obj_get(v, "ID");
 		printf("Event ID: %s\n",
 		    id && YAJL_IS_STRING(id) ? YAJL_GET_STRING(id) : "");
@@ -532,7 +396,7 @@ cmd_keyring(int argc, char **argv)
 	size_t i, k;
 	int r, nops = 0, op = -1;
 
-	if ((r = parse(argc, argv, bools, strs, &o, usage)) != 0)
+	if ((r = cli_parse(argc, argv, bools, strs, &o, usage)) != 0)
 		return r;
 	for (i = 0; i < 3; i++)
 		if (o.sval[i]) {
@@ -552,18 +416,18 @@ cmd_keyring(int argc, char **argv)
 		printf("==> %s gossip encryption key...\n",
 		    op == 0 ? "Installing new" : op == 1 ? "Changing primary"
 							 : "Removing");
-		r = call(&o, methods[op], "/v1/operator/keyring", body,
+		r = cli_call(&o, methods[op], "/v1/operator/keyring", body,
 		    strlen(body), &out, "managing the keyring");
 		buf_free(&out);
 		return r;
 	}
 	printf("==> Gathering installed encryption keys...\n");
-	if (call(&o, "GET", "/v1/operator/keyring", NULL, 0, &out,
+	if (cli_call(&o, "GET", "/v1/operator/keyring", NULL, 0, &out,
 		"listing keys")) {
 		buf_free(&out);
 		return 1;
 	}
-	if ((v = parse_json(&out)) != NULL && YAJL_IS_ARRAY(v)) {
+	if ((v = cli_json(&out)) != NULL && YAJL_IS_ARRAY(v)) {
 		for (i = 0; i < v->u.array.len; i++) {
 			yajl_val e = v->u.array.values[i];
 			yajl_val wan = json_obj_get(e, "WAN");
@@ -656,7 +520,7 @@ cmd_rtt(int argc, char **argv)
 	struct opts o;
 	int r = 1;
 
-	if ((r = parse(argc, argv, bools, NULL, &o, usage)) != 0)
+	if ((r = cli_parse(argc, argv, bools, NULL, &o, usage)) != 0)
 		return r;
 	r = 1;
 	if (o.npos < 1 || o.npos > 2) {
@@ -668,10 +532,10 @@ cmd_rtt(int argc, char **argv)
 	if (n2 == NULL) {
 		yajl_val m;
 
-		if (call(&o, "GET", o.flag[0] ? "/v1/agent/members?wan=1"
+		if (cli_call(&o, "GET", o.flag[0] ? "/v1/agent/members?wan=1"
 					      : "/v1/agent/members",
 			NULL, 0, &mb, "reading the agent's name") ||
-		    (m = parse_json(&mb)) == NULL)
+		    (m = cli_json(&mb)) == NULL)
 			goto out;
 		if (YAJL_IS_ARRAY(m) && m->u.array.len > 0) {
 			yajl_val nm = json_obj_get(m->u.array.values[0], "Name");
@@ -683,10 +547,10 @@ cmd_rtt(int argc, char **argv)
 		yajl_tree_free(m);
 		n2 = self;
 	}
-	if (call(&o, "GET", o.flag[0] ? "/v1/coordinate/datacenters"
+	if (cli_call(&o, "GET", o.flag[0] ? "/v1/coordinate/datacenters"
 				      : "/v1/coordinate/nodes",
 		NULL, 0, &out, "reading coordinates") ||
-	    (v = parse_json(&out)) == NULL)
+	    (v = cli_json(&out)) == NULL)
 		goto out;
 	flat = v;
 	if (o.flag[0] && YAJL_IS_ARRAY(v) && v->u.array.len > 0) {

@@ -55,6 +55,8 @@ struct dnsd {
 	struct ipc_client *raftd;
 	struct ipc_sub *events;
 	bool reading, dirty;
+	bool stale_read;	/* the read in flight is ?stale */
+	bool force_leader;	/* past max_stale: the next read is default */
 	ev_timer refresh_w;	/* retry / periodic refresh */
 	/* answer cache, flushed when the mirror changes */
 	struct centry *cache;

@@ -722,6 +722,15 @@ refresh_done(int status, void *body, const char *errmsg, void *arg)
 		return;
 	}
 	(*d->c_refreshes)++;
+	/* max_stale: a server that has not heard from the leader for longer
+	 * is asked again in the default mode (the leader answers) */
+	if (d->stale_read && rep->last_contact_ms > d->conf->dns_max_stale_ms &&
+	    !d->force_leader) {
+		d->force_leader = true;
+		refresh(d);
+		return;
+	}
+	d->force_leader = false;
 	m = mirror_build(rep);
 	if (d->mirror == NULL)
 		log_info("catalog: %zu nodes, %zu service instances (index %llu)",
@@ -750,8 +759,8 @@ refresh(struct dnsd *d)
 	d->dirty = false;
 	memset(&q, 0, sizeof(q));
 	q.what = "all";
-	q.mode = d->conf->dns_allow_stale ? RAFT_READ_STALE
-					  : RAFT_READ_DEFAULT;
+	d->stale_read = d->conf->dns_allow_stale && !d->force_leader;
+	q.mode = d->stale_read ? RAFT_READ_STALE : RAFT_READ_DEFAULT;
 	d->reading = true;
 	if (ipc_call(d->raftd, IPC_CATALOG_READ, &q, 5000, refresh_done, d) <
 	    0) {
