@@ -373,7 +373,7 @@ put32(struct dns_msg *m, uint32_t v)
 static void
 names_add(struct dns_msg *m, const size_t *off, size_t nnew, size_t up)
 {
-	size_t first, base, idx, i, room = NAMES_MAX - m->nnames;
+	size_t first, base, idx, i, parent, room = NAMES_MAX - m->nnames;
 	uint16_t *head;
 
 	if (!m->compress || nnew == 0 || off[nnew - 1] > PTR_MAX)
@@ -388,8 +388,8 @@ names_add(struct dns_msg *m, const size_t *off, size_t nnew, size_t up)
 	}
 	/* linked in index order, so names_cut can unlink in reverse */
 	for (idx = base; idx < base + nnew - first; idx++) {
-		up = m->name_up[idx];
-		head = up != 0 ? &m->name_kid[up - 1] : &m->name_kid0;
+		parent = m->name_up[idx];
+		head = parent != 0 ? &m->name_kid[parent - 1] : &m->name_kid0;
 		m->name_sib[idx] = *head;
 		*head = (uint16_t)(idx + 1);
 	}

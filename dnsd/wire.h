@@ -110,8 +110,9 @@ struct dns_query {
  * Never reads outside p[0..n). */
 int dns_parse_query(const uint8_t *p, size_t n, struct dns_query *q);
 
-/* A response being built into a caller's buffer.  Fields are read-only for
- * the caller, except that reading len, count[], truncated is fine. */
+/* A response being built into a caller's buffer.  The caller may read the
+ * fields (len, count[], truncated are the useful ones) but changes them
+ * only through dns_msg_*.  About 4 KB: fine on the stack. */
 struct dns_msg {
 	uint8_t *buf;
 	size_t cap; /* the size limit of the message (512, EDNS size, 65535) */
