@@ -298,7 +298,8 @@ extern const struct cdc_msg_desc ipc_kv_read_reply_desc;
 	F(S, 1, U64, uint64_t, id, NULL)                                       \
 	F(S, 2, STR, char *, address, NULL)                                    \
 	F(S, 3, BOOL, bool, voter, NULL)                                       \
-	F(S, 4, BOOL, bool, leader, NULL)
+	F(S, 4, BOOL, bool, leader, NULL)                                      \
+	F(S, 5, STR, char *, name, NULL)
 CDC_STRUCT(ipc_raft_peer, IPC_RAFT_PEER)
 extern const struct cdc_msg_desc ipc_raft_peer_desc;
 

@@ -632,9 +632,12 @@ status_done(int status, void *body, const char *errmsg, void *arg)
 
 			snprintf(id, sizeof(id), "%016" PRIx64, p->id);
 			colon = p->address ? strrchr(p->address, ':') : NULL;
-			snprintf(node, sizeof(node), "%.*s",
-			    colon ? (int)(colon - p->address) : 0,
-			    colon ? p->address : "");
+			if (p->name && *p->name)
+				snprintf(node, sizeof(node), "%s", p->name);
+			else
+				snprintf(node, sizeof(node), "%.*s",
+				    colon ? (int)(colon - p->address) : 0,
+				    colon ? p->address : "");
 			jw_obj_open(&w);
 			jw_key(&w, "ID");
 			jw_str(&w, id);

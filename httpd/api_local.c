@@ -20,8 +20,10 @@ struct lcall {
 	int kind;
 	bool pretty, text;
 	char *id;
-	unsigned pending; /* reload: replies still to come */
+	unsigned pending; /* reload, self: replies still to come */
 	char *err;	  /* reload: the first error */
+	char **stats;	  /* self: "section.key=value" from every daemon */
+	size_t nstats;
 };
 
 static struct lcall *
@@ -39,9 +41,59 @@ lcall_new(struct api *a, struct http_req *req, int kind)
 static void
 lcall_free(struct lcall *l)
 {
+	size_t i;
+
+	for (i = 0; i < l->nstats; i++)
+		free(l->stats[i]);
+	free(l->stats);
 	free(l->id);
 	free(l->err);
 	free(l);
+}
+
+static void
+stat_add(struct lcall *l, const char *key, const char *val)
+{
+	l->stats = xreallocarray(l->stats, l->nstats + 1, sizeof(char *));
+	l->stats[l->nstats++] = xasprintf("%s=%s", key, val ? val : "");
+}
+
+static int
+cmp_strp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* jw_stats - Consul's Stats: {section: {key: "value"}}, sorted */
+static void
+jw_stats(struct jw *w, struct lcall *l)
+{
+	size_t i, seclen = 0;
+	const char *sec = NULL;
+
+	qsort(l->stats, l->nstats, sizeof(char *), cmp_strp);
+	jw_obj_open(w);
+	for (i = 0; i < l->nstats; i++) {
+		const char *kv = l->stats[i];
+		const char *dot = strchr(kv, '.'), *eq = strchr(kv, '=');
+
+		if (dot == NULL || eq == NULL || dot > eq)
+			continue;
+		if (sec == NULL || seclen != (size_t)(dot - kv) ||
+		    strncmp(sec, kv, seclen) != 0) {
+			if (sec != NULL)
+				jw_obj_close(w);
+			sec = kv;
+			seclen = (size_t)(dot - kv);
+			jw_keyn(w, kv, seclen);
+			jw_obj_open(w);
+		}
+		jw_keyn(w, dot + 1, (size_t)(eq - dot - 1));
+		jw_str(w, eq + 1);
+	}
+	if (sec != NULL)
+		jw_obj_close(w);
+	jw_obj_close(w);
 }
 
 static void
@@ -463,8 +515,16 @@ self_done(int status, void *body, const char *errmsg, void *arg)
 	else
 		jw_null(&w);
 	jw_key(&w, "Stats");
-	jw_obj_open(&w);
-	jw_obj_close(&w);
+	if (me != NULL) {
+		char v[32];
+
+		snprintf(v, sizeof(v), "%u", me->status);
+		stat_add(l, "serf_lan.member_status", v);
+	}
+	stat_add(l, "build.version", CAIRN_VERSION);
+	stat_add(l, "build.revision", CAIRN_REVISION);
+	stat_add(l, "build.prerelease", "");
+	jw_stats(&w, l);
 	jw_key(&w, "Meta");
 	jw_obj_open(&w);
 	for (i = 0; i < cf->node_meta.n; i++) {
@@ -475,6 +535,58 @@ self_done(int status, void *body, const char *errmsg, void *arg)
 	jw_obj_close(&w);
 	respond_w(l, 200, &w);
 	lcall_free(l);
+}
+
+static void
+status_done(int status, void *body, const char *errmsg, void *arg)
+{
+	struct lcall *l = arg;
+	struct ipc_status *st = body;
+	struct ipc_pool_req pq = {false};
+	size_t i;
+
+	(void)errmsg;
+	if (status == 0) {
+		const struct ipc_kv *kv = st->info.v;
+		char key[128], v[64];
+
+		for (i = 0; i < st->info.n; i++)
+			if (kv[i].key != NULL && strchr(kv[i].key, '.'))
+				stat_add(l, kv[i].key, kv[i].value);
+		/* each daemon's own section: pid, uptime, reloads */
+		snprintf(key, sizeof(key), "%s.pid", st->daemon);
+		snprintf(v, sizeof(v), "%llu", (unsigned long long)st->pid);
+		stat_add(l, key, v);
+		snprintf(key, sizeof(key), "%s.uptime", st->daemon);
+		snprintf(v, sizeof(v), "%llus",
+		    (unsigned long long)(st->uptime_ms / 1000));
+		stat_add(l, key, v);
+		snprintf(key, sizeof(key), "%s.reloads", st->daemon);
+		snprintf(v, sizeof(v), "%llu", (unsigned long long)st->reloads);
+		stat_add(l, key, v);
+	}
+	if (--l->pending > 0)
+		return;
+	ipc_call(l->api->gossipd, IPC_GOSSIP_MEMBERS, &pq, API_IPC_TIMEOUT_MS,
+	    self_done, l);
+}
+
+/* self - every daemon's status (Stats), then gossip's view of this node */
+static void
+self(struct api *a, struct http_req *req)
+{
+	struct lcall *l = lcall_new(a, req, 0);
+	size_t i;
+
+	l->pending = 5;
+	for (i = 0; i < 5; i++)
+		if (ipc_call(a->reload[i], IPC_STATUS, NULL, 2000, status_done,
+		    l) < 0)
+			l->pending--;
+	if (l->pending == 0) {
+		l->pending = 1;
+		status_done(-EIO, NULL, NULL, l);
+	}
 }
 
 /* ---------------------------------------------------------------- reload */
@@ -526,12 +638,8 @@ api_local(struct api *a, struct http_req *req, const char *rest)
 
 	memset(&q, 0, sizeof(q));
 	if (strcmp(rest, "self") == 0) {
-		struct ipc_pool_req pq = {false};
-
 		if (method_ok(req, "GET"))
-			ipc_call(a->gossipd, IPC_GOSSIP_MEMBERS, &pq,
-			    API_IPC_TIMEOUT_MS, self_done,
-			    lcall_new(a, req, 0));
+			self(a, req);
 	} else if (strcmp(rest, "reload") == 0) {
 		reload(a, req);
 	} else if (strcmp(rest, "services") == 0) {

@@ -27,7 +27,7 @@ httpd_status(struct daemon *d, struct ipc_status *st)
 	const struct cairn_conf *c = &d->conf;
 
 	daemon_status_info(st, "agent.http_addr", "%s:%lld",
-	    c->addr_http ? c->addr_http : c->client_addr,
+	    c->addr_http && *c->addr_http ? c->addr_http : c->client_addr,
 	    (long long)c->port_http);
 }
 

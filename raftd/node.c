@@ -608,6 +608,20 @@ ipc_apply_handler(struct ipc_req *req, void *arg)
 		dispatch(j);
 }
 
+/* peer_name - the node name of a Raft id, if known ("" if not) */
+static char *
+peer_name(struct node *n, uint64_t id)
+{
+	size_t i;
+
+	if (id == n->id)
+		return n->d->conf.node_name;
+	for (i = 0; i < n->npeers; i++)
+		if (n->peers[i].id == id)
+			return n->peers[i].name;
+	return (char *)"";
+}
+
 /* state_reply - this node's Raft state to req (local) or j */
 static void
 state_reply(struct node *n, struct ipc_req *req, struct job *j)
@@ -627,6 +641,7 @@ state_reply(struct node *n, struct ipc_req *req, struct job *j)
 			p = (struct ipc_raft_peer *)st.peers.v + i;
 			p->id = n->peers[i].id;
 			p->address = n->peers[i].addr;
+			p->name = n->peers[i].name;
 			p->voter = true;
 		}
 		st.peers.n = n->npeers;
@@ -648,6 +663,7 @@ state_reply(struct node *n, struct ipc_req *req, struct job *j)
 			p = (struct ipc_raft_peer *)st.peers.v + i;
 			p->id = c->servers[i].id;
 			p->address = c->servers[i].addr;
+			p->name = peer_name(n, p->id);
 			p->voter = c->servers[i].suffrage == RAFT_VOTER;
 			p->leader = c->servers[i].id == st.leader_id;
 			if (p->leader)

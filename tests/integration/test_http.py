@@ -217,7 +217,7 @@ def status_and_operator_raft_endpoints():
         assert st == 200 and cfg["Index"] >= 1, cfg
         srv = cfg["Servers"]
         assert len(srv) == 1 and srv[0]["Leader"] is True and srv[0]["Voter"] is True, srv
-        assert srv[0]["Address"] == leader and srv[0]["Node"] == "127.0.0.1"
+        assert srv[0]["Address"] == leader and srv[0]["Node"] == a.node()
         assert set(srv[0]) == {"ID", "Node", "Address", "Leader", "ProtocolVersion", "Voter"}
         st, body, _ = a.curl("/v1/operator/raft/peer", "DELETE")
         assert st == 400 and "Must specify" in body, (st, body)
