@@ -4,6 +4,7 @@
 #   make test       install missing packages, build both, run unit, fuzz-corpus
 #                   and integration tests; ends with "N passed, N failed"
 #   make dev        build and run a dev agent in the foreground
+#   make cluster    start 3 servers + 1 client on 127.0.0.11-14 (make cluster-down)
 #   make install    PREFIX=/usr/local DESTDIR=  binaries, systemd units, /etc/cairn.d
 #   make deps       install missing build/test packages (apt-get or dnf)
 #   make V=1        show commands
@@ -87,7 +88,7 @@ $(B)/libcommon.a: $(common_OBJS)
 	@$(if $(Q),echo "  AR      $@")
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(B)/cairn: $(ctl_OBJS) $(B)/libcommon.a
+$(B)/cairn: $(ctl_OBJS) $(B)/checkd/defs.o $(B)/libcommon.a
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CURL_LIBS)
 
@@ -111,6 +112,15 @@ check: test
 
 unit: all
 	$(Q)sh tests/run.sh --unit-only build
+
+# --- a local cluster: 3 servers + 1 client on 127.0.0.11-14 -------------------
+.PHONY: cluster cluster-down
+cluster: deps-check
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)sh tests/cluster.sh up $(B)
+
+cluster-down:
+	$(Q)sh tests/cluster.sh down $(B)
 
 # --- dev agent ---------------------------------------------------------------
 .PHONY: dev
