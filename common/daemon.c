@@ -249,6 +249,23 @@ is_flag(const char *a, const char *name)
 	return strcmp(a, name) == 0;
 }
 
+/* log_publish - the log hook: one IPC_EV_LOG per line (never logs) */
+static void
+log_publish(enum log_level level, const char *line, void *arg)
+{
+	struct daemon *d = arg;
+	struct ipc_log_line ev;
+	static bool busy;
+
+	if (busy || d->logpub == NULL)
+		return;
+	busy = true;
+	ev.level = (uint32_t)level;
+	ev.line = (char *)line;
+	(void)ipc_publish(d->logpub, IPC_EV_LOG, &ev);
+	busy = false;
+}
+
 int
 daemon_main(const struct daemon_ops *ops, void *priv, int argc, char **argv)
 {
@@ -321,6 +338,18 @@ daemon_main(const struct daemon_ops *ops, void *priv, int argc, char **argv)
 		log_errorx("ipc: %s", eb.msg);
 		goto out_conf;
 	}
+	/* every log line also goes to <run_dir>/<daemon>.log subscribers
+	 * (/v1/agent/monitor) */
+	{
+		char lp[512];
+
+		snprintf(lp, sizeof(lp), "%s/%s.log", d->conf.run_dir,
+		    ops->name);
+		if (ipc_pub_open(lp, &d->logpub, &eb) == 0)
+			log_set_hook(log_publish, d);
+		else
+			log_warnx("log publisher: %s", eb.msg);
+	}
 	ipc_server_on(d->rpc, IPC_PING, ping_handler, d);
 	ipc_server_on(d->rpc, IPC_STATUS, status_handler, d);
 	ipc_server_on(d->rpc, IPC_RELOAD, reload_handler, d);
@@ -349,6 +378,9 @@ daemon_main(const struct daemon_ops *ops, void *priv, int argc, char **argv)
 		ops->close(d);
 	log_info("stopped");
 out_ipc:
+	log_set_hook(NULL, NULL);
+	ipc_pub_close(d->logpub);
+	d->logpub = NULL;
 	ev_signal_stop(d->loop, &d->sig_term);
 	ev_signal_stop(d->loop, &d->sig_int);
 	ev_signal_stop(d->loop, &d->sig_hup);

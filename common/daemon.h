@@ -54,6 +54,7 @@ struct daemon {
 	struct ev_loop *loop;
 	struct cairn_conf conf;
 	struct ipc_server *rpc;
+	struct ipc_pub *logpub;	/* <run_dir>/<name>.log: log lines */
 	void *priv; /* the daemon's own state */
 	char rpc_path[256];
 	ev_signal sig_term, sig_int, sig_hup;

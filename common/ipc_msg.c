@@ -44,6 +44,7 @@ CDC_DESC(ipc_keyring, IPC_KEYRING)
 CDC_DESC(ipc_keyring_reply, IPC_KEYRING_REPLY)
 CDC_DESC(ipc_agent_req, IPC_AGENT_REQ)
 CDC_DESC(ipc_agent_local, IPC_AGENT_LOCAL)
+CDC_DESC(ipc_log_line, IPC_LOG_LINE)
 
 static const struct ipc_type_info ipc_types[] = {
 #define IPC_X_INFO(name, num, req, rep, doc)                                   \

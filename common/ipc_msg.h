@@ -498,6 +498,14 @@ extern const struct cdc_msg_desc ipc_agent_req_desc;
 CDC_STRUCT(ipc_agent_local, IPC_AGENT_LOCAL)
 extern const struct cdc_msg_desc ipc_agent_local_desc;
 
+/* IPC_EV_LOG (event, published by every daemon on <run_dir>/<daemon>.log):
+ * one log line as written to stderr, with its level (enum log_level) */
+#define IPC_LOG_LINE(F, S)                                                     \
+	F(S, 1, U32, uint32_t, level, NULL)                                    \
+	F(S, 2, STR, char *, line, NULL)
+CDC_STRUCT(ipc_log_line, IPC_LOG_LINE)
+extern const struct cdc_msg_desc ipc_log_line_desc;
+
 /* --- the type table -------------------------------------------------------
  * X(enum name, number, request struct, reply struct, summary)            */
 #define IPC_TYPES(X)                                                           \
@@ -558,6 +566,8 @@ extern const struct cdc_msg_desc ipc_agent_local_desc;
 	    "reaped (status; reaped: 0)")                                      \
 	X(IPC_EV_USER_EVENT, 0x0281, ipc_user_event, ipc_empty,                \
 	    "gossipd event: a user event arrived")                             \
+	X(IPC_EV_LOG, 0x0010, ipc_log_line, ipc_empty,                         \
+	    "event from every daemon: one log line (for /v1/agent/monitor)")   \
 	X(IPC_EV_CHANGE, 0x0180, ipc_change, ipc_empty,                        \
 	    "raftd event: a table changed (published, not a request)")
 

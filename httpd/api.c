@@ -884,6 +884,7 @@ api_init(struct daemon *d, struct http_server **out, struct errbuf *eb)
 void
 api_close(struct http_server *s)
 {
+	api_monitor_close();
 	/* parked blocking queries are answered from the current state:
 	 * nothing - they end with their connections */
 	while (the_api.blocked != NULL) {

@@ -113,6 +113,10 @@ bool parse_bool(const char *s, bool *out);
 void api_session(struct api *a, struct http_req *req, const char *rest);
 void api_txn(struct api *a, struct http_req *req);
 void api_agent(struct api *a, struct http_req *req, const char *rest);
+/* api_monitor - /v1/agent/monitor: stream log lines; api_monitor_close
+ * ends every stream (httpd stopping) */
+void api_monitor(struct api *a, struct http_req *req);
+void api_monitor_close(void);
 /* api_local - /v1/agent/ endpoints served by checkd (services, checks,
  * maintenance, health) and self/reload; false if rest is not one */
 bool api_local(struct api *a, struct http_req *req, const char *rest);

@@ -642,6 +642,8 @@ api_local(struct api *a, struct http_req *req, const char *rest)
 			self(a, req);
 	} else if (strcmp(rest, "reload") == 0) {
 		reload(a, req);
+	} else if (strcmp(rest, "monitor") == 0) {
+		api_monitor(a, req);
 	} else if (strcmp(rest, "services") == 0) {
 		local_read(a, req, L_SERVICES, NULL);
 	} else if (strcmp(rest, "checks") == 0) {

@@ -61,6 +61,7 @@ struct http_conn {
 	uint64_t too_large_len; /* its announced (or read so far) size */
 	bool close_after;  /* close once out is written */
 	bool dead;	   /* socket gone while a response was pending */
+	bool streaming;	   /* a chunked response in progress */
 	bool draining;	   /* answered and half-closed: discard input */
 	ev_tstamp request_start, last_activity;
 	struct http_conn *next, *prev;
@@ -225,7 +226,7 @@ conn_flush(struct http_conn *c)
 	buf_reset(&c->out);
 	c->out_off = 0;
 	ev_io_stop(c->srv->loop, &c->ww);
-	if (c->close_after && !c->draining) {
+	if (c->close_after && !c->draining && !c->streaming) {
 		/* lingering close: stop sending, and read (and drop) what the
 		 * client still sends for a moment, so that closing with unread
 		 * input does not reset the connection before the client has
@@ -298,6 +299,74 @@ http_respond(struct http_req *req, int status, const char *ctype,
 	/* go on with pipelined requests already buffered */
 	http_parser_pause(&c->parser, 0);
 	conn_parse(c);
+}
+
+void
+http_stream_begin(struct http_req *req, int status, const char *ctype)
+{
+	struct http_conn *c = req->conn;
+	char head[256];
+	int n;
+
+	/* the response ends with the connection: no pipelining behind it */
+	c->close_after = true;
+	c->streaming = true;
+	if (c->dead)
+		return;
+	n = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\n"
+	    "Transfer-Encoding: chunked\r\nContent-Type: %s\r\n"
+	    "Connection: close\r\n\r\n", status, status_text(status),
+	    ctype ? ctype : "text/plain");
+	buf_put(&c->out, head, (size_t)n);
+	conn_flush(c);
+}
+
+bool
+http_stream_alive(const struct http_req *req)
+{
+	return !req->conn->dead && req->conn->fd >= 0;
+}
+
+int
+http_stream_write(struct http_req *req, const void *p, size_t n)
+{
+	struct http_conn *c = req->conn;
+	char len[24];
+	int k;
+
+	if (!http_stream_alive(req))
+		return -EPIPE;
+	if (n == 0)
+		return 0;
+	if (c->out.len - c->out_off > HTTP_STREAM_MAX_QUEUE)
+		return -EAGAIN; /* a slow reader: this piece is dropped */
+	k = snprintf(len, sizeof(len), "%zx\r\n", n);
+	buf_put(&c->out, len, (size_t)k);
+	buf_put(&c->out, p, n);
+	buf_put_str(&c->out, "\r\n");
+	conn_flush(c);
+	return http_stream_alive(req) ? 0 : -EPIPE;
+}
+
+void
+http_stream_end(struct http_req *req)
+{
+	struct http_conn *c = req->conn;
+
+	c->pending = false;
+	c->streaming = false;
+	if (c->dead) {
+		c->dead = false;
+		conn_close(c);
+		return;
+	}
+	if (c->fd < 0) {
+		conn_close(c);
+		return;
+	}
+	buf_put_str(&c->out, "0\r\n\r\n");
+	req_reset(c);
+	conn_flush(c);
 }
 
 void

@@ -60,6 +60,17 @@ void http_server_close(struct http_server *s);
  * meanwhile, the response is dropped. */
 void http_respond(struct http_req *req, int status, const char *ctype,
     const char *body, size_t len, const char *const *headers);
+/* Streaming (chunked) responses, e.g. /v1/agent/monitor: begin instead
+ * of respond, then write pieces as they come, then end (also after a write
+ * said the client is gone).  The connection closes after the stream.  A
+ * write returns 0, -EPIPE (client gone: end the stream) or -EAGAIN (too
+ * much queued for a slow client: the piece was dropped). */
+#define HTTP_STREAM_MAX_QUEUE (1024 * 1024)
+void http_stream_begin(struct http_req *req, int status, const char *ctype);
+int http_stream_write(struct http_req *req, const void *p, size_t n);
+bool http_stream_alive(const struct http_req *req);
+void http_stream_end(struct http_req *req);
+
 /* http_respond_text - a plain-text body (Consul's errors are text). */
 void http_respond_text(struct http_req *req, int status, const char *text);
 
