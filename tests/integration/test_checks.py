@@ -556,6 +556,32 @@ def bad_input_gets_consuls_errors():
 
 
 @test
+def monitor_streams_every_daemons_log_lines():
+    a = Agent()
+    try:
+        url = "http://127.0.0.1:%d/v1/agent/monitor?loglevel=info" % a.http
+        p = subprocess.Popen(["curl", "-sN", "--max-time", "6", url], stdout=subprocess.PIPE,
+                             text=True)
+        time.sleep(1)
+        assert put(a, "/v1/agent/service/register", {"Name": "seen", "Check": {"TTL": "9s"}}) \
+            == (200, "")
+        put(a, "/v1/agent/maintenance?enable=true")
+        out = p.communicate(timeout=15)[0]
+        assert "checkd[" in out and "service seen registered" in out, out
+        assert all(" [" in l and "]: " in l for l in out.splitlines()), out
+        # warn and above: the info lines are filtered out
+        p = subprocess.Popen(["curl", "-sN", "--max-time", "3", url.replace("info", "warn")],
+                             stdout=subprocess.PIPE, text=True)
+        time.sleep(1)
+        put(a, "/v1/agent/service/register", {"Name": "unseen"})
+        assert "unseen" not in p.communicate(timeout=15)[0]
+        st, body, _ = a.curl("/v1/agent/monitor?loglevel=loud")
+        assert (st, body) == (400, "Unknown log level: loud"), (st, body)
+    finally:
+        a.stop()
+
+
+@test
 def python_consul_services_and_checks():
     a = Agent()
     try:
