@@ -535,10 +535,8 @@ alias_eval_local(struct lcheck *a)
 {
 	struct checkd *cd = a->cd;
 	struct lcheck *c;
-	enum probe_status worst = PROBE_PASSING;
-	const char *which = NULL;
+	struct alias_agg g = {PROBE_PASSING, NULL, 0};
 	char out[512];
-	size_t n = 0;
 
 	if (a->def.alias_service && *a->def.alias_service &&
 	    local_service(cd, a->def.alias_service) == NULL) {
@@ -546,33 +544,44 @@ alias_eval_local(struct lcheck *a)
 		return;
 	}
 	for (c = cd->checks; c != NULL; c = c->next) {
-		enum probe_status st;
-
 		if (c->def.kind == CK_ALIAS)
 			continue;
 		if (a->def.alias_service && *a->def.alias_service &&
 		    c->def.service_id && *c->def.service_id &&
 		    strcmp(c->def.service_id, a->def.alias_service) != 0)
 			continue;
-		n++;
-		st = strcmp(c->status, "passing") == 0 ? PROBE_PASSING
-		    : strcmp(c->status, "warning") == 0 ? PROBE_WARNING
-		    : PROBE_CRITICAL;
-		if (st > worst || which == NULL) {
-			if (st > worst)
-				worst = st;
-			if (st == worst)
-				which = c->def.cid;
-		}
+		alias_add(&g, c->status, c->def.cid);
 	}
-	if (n == 0)
-		snprintf(out, sizeof(out), "No checks found.");
-	else if (worst == PROBE_PASSING)
-		snprintf(out, sizeof(out), "All checks passing.");
+	alias_output(&g, out, sizeof(out));
+	set_status(a, status_name(g.worst), out);
+}
+
+void
+alias_add(struct alias_agg *g, const char *status, const char *check_id)
+{
+	enum probe_status st = status && strcmp(status, "passing") == 0
+	    ? PROBE_PASSING : status && strcmp(status, "warning") == 0
+	    ? PROBE_WARNING : PROBE_CRITICAL;
+
+	g->n++;
+	if (st > g->worst || g->which == NULL) {
+		if (st > g->worst)
+			g->worst = st;
+		if (st == g->worst)
+			g->which = check_id;
+	}
+}
+
+void
+alias_output(const struct alias_agg *g, char *out, size_t outlen)
+{
+	if (g->n == 0)
+		snprintf(out, outlen, "No checks found.");
+	else if (g->worst == PROBE_PASSING)
+		snprintf(out, outlen, "All checks passing.");
 	else
-		snprintf(out, sizeof(out), "Aliased check '%s' is %s", which,
-		    status_name(worst));
-	set_status(a, status_name(worst), out);
+		snprintf(out, outlen, "Aliased check '%s' is %s", g->which,
+		    status_name(g->worst));
 }
 
 static bool

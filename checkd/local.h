@@ -148,6 +148,16 @@ void sync_tomb(struct checkd *cd, const char *service_id,
 /* alias checks whose target is in the catalog */
 void sync_alias_read(struct checkd *cd, struct lcheck *c);
 
+/* an alias check's aggregate: the worst status of the checks it mirrors */
+struct alias_agg {
+	enum probe_status worst;
+	const char *which;	/* a check with the worst status */
+	size_t n;
+};
+void alias_add(struct alias_agg *g, const char *status, const char *check_id);
+/* alias_output - the aggregate's output text ("All checks passing.") */
+void alias_output(const struct alias_agg *g, char *out, size_t outlen);
+
 /* local_alias_result - an alias check's aggregate from sync_alias_read */
 void local_alias_result(struct checkd *cd, const char *check_id,
     enum probe_status st, const char *output);

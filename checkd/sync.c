@@ -630,11 +630,10 @@ alias_done(int status, void *body, const char *errmsg, void *arg)
 	struct ipc_catalog_reply *rep = body;
 	struct lcheck *a = local_check(cd, ar->check_id);
 	const char *node, *svc;
-	enum probe_status worst = PROBE_PASSING;
-	const char *which = NULL;
+	struct alias_agg g = {PROBE_PASSING, NULL, 0};
 	bool found;
 	char out[512];
-	size_t i, n = 0;
+	size_t i;
 
 	if (a == NULL || a->def.kind != CK_ALIAS || status < 0) {
 		if (status < 0)
@@ -661,32 +660,16 @@ alias_done(int status, void *body, const char *errmsg, void *arg)
 	for (i = 0; i < rep->checks.n; i++) {
 		const struct ipc_check *c = (struct ipc_check *)rep->checks.v +
 		    i;
-		enum probe_status st;
 
 		if (!str_eq(c->node, node))
 			continue;
 		if (svc && *svc && c->service_id && *c->service_id &&
 		    !str_eq(c->service_id, svc))
 			continue;
-		n++;
-		st = str_eq(c->status, "passing") ? PROBE_PASSING
-		    : str_eq(c->status, "warning") ? PROBE_WARNING
-		    : PROBE_CRITICAL;
-		if (st > worst || which == NULL) {
-			if (st > worst)
-				worst = st;
-			if (st == worst)
-				which = c->check_id;
-		}
+		alias_add(&g, c->status, c->check_id);
 	}
-	if (n == 0)
-		snprintf(out, sizeof(out), "No checks found.");
-	else if (worst == PROBE_PASSING)
-		snprintf(out, sizeof(out), "All checks passing.");
-	else
-		snprintf(out, sizeof(out), "Aliased check '%s' is %s", which,
-		    worst == PROBE_WARNING ? "warning" : "critical");
-	local_alias_result(cd, ar->check_id, worst, out);
+	alias_output(&g, out, sizeof(out));
+	local_alias_result(cd, ar->check_id, g.worst, out);
 out:
 	free(ar->check_id);
 	free(ar);
