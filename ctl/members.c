@@ -226,13 +226,11 @@ cmd_join(int argc, char **argv)
 	return 0;
 }
 
-int
-cmd_leave(int argc, char **argv)
+/* put_noargs - a command without arguments that is one PUT */
+static int
+put_noargs(int argc, char **argv, const char *usage, const char *path,
+    const char *what, const char *done)
 {
-	static const char usage[] =
-	    "Usage: cairn leave [options]\n\n"
-	    "  Causes the agent to gracefully leave the Cairn cluster and "
-	    "shutdown.\n";
 	struct buf out = BUF_INIT;
 	struct opts o;
 	int r;
@@ -243,12 +241,24 @@ cmd_leave(int argc, char **argv)
 		fprintf(stderr, "This command takes no arguments\n");
 		return 1;
 	}
-	r = cli_call(&o, "PUT", "/v1/agent/leave", NULL, 0, &out, "leaving");
+	r = cli_call(&o, "PUT", path, NULL, 0, &out, what);
 	buf_free(&out);
 	if (r)
 		return 1;
-	printf("Graceful leave complete\n");
+	printf("%s\n", done);
 	return 0;
+}
+
+int
+cmd_leave(int argc, char **argv)
+{
+	static const char usage[] =
+	    "Usage: cairn leave [options]\n\n"
+	    "  Causes the agent to gracefully leave the Cairn cluster and "
+	    "shutdown.\n";
+
+	return put_noargs(argc, argv, usage, "/v1/agent/leave", "leaving",
+	    "Graceful leave complete");
 }
 
 int
@@ -258,22 +268,9 @@ cmd_reload(int argc, char **argv)
 	    "Usage: cairn reload [options]\n\n"
 	    "  Causes the agent to reload configurations (services, checks, "
 	    "log level, ...).\n";
-	struct buf out = BUF_INIT;
-	struct opts o;
-	int r;
 
-	if ((r = cli_parse(argc, argv, NULL, NULL, &o, usage)) != 0)
-		return r;
-	if (o.npos > 0) {
-		fprintf(stderr, "This command takes no arguments\n");
-		return 1;
-	}
-	r = cli_call(&o, "PUT", "/v1/agent/reload", NULL, 0, &out, "reloading");
-	buf_free(&out);
-	if (r)
-		return 1;
-	printf("Configuration reload triggered\n");
-	return 0;
+	return put_noargs(argc, argv, usage, "/v1/agent/reload", "reloading",
+	    "Configuration reload triggered");
 }
 
 int
