@@ -1,5 +1,6 @@
 /* daemon.c - shared scaffolding of every Cairn daemon. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "notify.h"
+#include "uuid.h"
 #include "version.h"
 #include "xmalloc.h"
 
@@ -249,6 +251,53 @@ is_flag(const char *a, const char *name)
 	return strcmp(a, name) == 0;
 }
 
+/* ensure_node_id - a node without node_id gets one, generated once and
+ * kept in <data_dir>/node-id (Consul does the same); every daemon of the
+ * node reads the same file, the first to start writes it (O_EXCL) */
+static void
+ensure_node_id(struct cairn_conf *c)
+{
+	const char *dir = c->data_dir && *c->data_dir ? c->data_dir : NULL;
+	char path[600], id[64];
+	int fd, tries;
+	ssize_t n;
+
+	if (c->node_id && *c->node_id)
+		return;
+	if (dir == NULL)
+		return;
+	snprintf(path, sizeof(path), "%s/node-id", dir);
+	for (tries = 0; tries < 50; tries++) {
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd >= 0) {
+			n = read(fd, id, sizeof(id) - 1);
+			close(fd);
+			if (n >= 36) {
+				id[36] = '\0';
+				free(c->node_id);
+				c->node_id = xstrdup(id);
+				return;
+			}
+			usleep(10000); /* another daemon is writing it */
+			continue;
+		}
+		if (uuid4(id) < 0)
+			return;
+		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd < 0)
+			continue; /* lost the race: read theirs */
+		n = write(fd, id, 36);
+		(void)fsync(fd);
+		close(fd);
+		if (n == 36) {
+			free(c->node_id);
+			c->node_id = xstrdup(id);
+			return;
+		}
+	}
+	log_warnx("%s: cannot read or create the node ID", path);
+}
+
 /* log_publish - the log hook: one IPC_EV_LOG per line (never logs) */
 static void
 log_publish(enum log_level level, const char *line, void *arg)
@@ -315,6 +364,7 @@ daemon_main(const struct daemon_ops *ops, void *priv, int argc, char **argv)
 		log_errorx("data_dir %s: %s", d->conf.data_dir, strerror(-r));
 		goto out_conf;
 	}
+	ensure_node_id(&d->conf);
 	if ((r = mkdir_p(d->conf.run_dir, 0700)) < 0) {
 		log_errorx("run_dir %s: %s", d->conf.run_dir, strerror(-r));
 		goto out_conf;
