@@ -11,6 +11,7 @@ int cmd_debug_gossip(int argc, char **argv); /* debug_gossip.c */
 
 static const struct ctl_cmd cmds[] = {
     {"agent", cmd_agent, "Runs a Cairn agent", 0},
+    {"catalog", cmd_catalog, "Interacts with the catalog", 0},
     {"daemon-status", cmd_daemon_status,
      "Shows the status of this node's daemons over IPC", 0},
     {"debug-raft", cmd_debug_raft,
@@ -25,15 +26,22 @@ static const struct ctl_cmd cmds[] = {
     {"join", cmd_join, "Tell Cairn agent to join cluster", 0},
     {"keygen", cmd_keygen, "Generates a new encryption key", 0},
     {"keyring", cmd_keyring, "Manages gossip layer encryption keys", 0},
+    {"kv", cmd_kv, "Interacts with the key-value store", 0},
     {"leave", cmd_leave, "Gracefully leaves the Cairn cluster and shuts down",
      0},
+    {"lock", cmd_lock, "Execute a command holding a lock", 0},
+    {"maint", cmd_maint, "Controls node or service maintenance mode", 0},
     {"members", cmd_members, "Lists the members of a Cairn cluster", 0},
     {"operator", cmd_operator,
      "Provides cluster-level tools (raft list-peers, remove-peer)", 0},
     {"reload", cmd_reload, "Triggers the agent to reload configuration files",
 	0},
     {"rtt", cmd_rtt, "Estimates network round trip time between nodes", 0},
+    {"services", cmd_services, "Interacts with services", 0},
+    {"validate", cmd_validate, "Validates config files and directories",
+     0},
     {"version", cmd_version, "Prints the Cairn version", 0},
+    {"watch", cmd_watch, "Watch for changes in Cairn", 0},
 };
 
 static void

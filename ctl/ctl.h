@@ -24,5 +24,12 @@ int cmd_event(int argc, char **argv);
 int cmd_keygen(int argc, char **argv);
 int cmd_keyring(int argc, char **argv);
 int cmd_rtt(int argc, char **argv);
+int cmd_lock(int argc, char **argv);
+int cmd_watch(int argc, char **argv);
+int cmd_kv(int argc, char **argv);
+int cmd_catalog(int argc, char **argv);
+int cmd_services(int argc, char **argv);
+int cmd_maint(int argc, char **argv);
+int cmd_validate(int argc, char **argv);
 
 #endif

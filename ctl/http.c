@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <curl/curl.h>
 
@@ -60,9 +61,59 @@ sink(char *p, size_t size, size_t n, void *arg)
 	return size * n;
 }
 
+/* header - X-Consul-Index of the response (the last one, after any
+ * redirect or 100 Continue) */
+static size_t
+header(char *p, size_t size, size_t n, void *arg)
+{
+	struct ctl_http_meta *m = arg;
+	static const char name[] = "x-consul-index:";
+	size_t len = size * n, k = sizeof(name) - 1;
+	char num[32];
+
+	if (len > k && strncasecmp(p, name, k) == 0) {
+		size_t i = k, j = 0;
+
+		while (i < len && (p[i] == ' ' || p[i] == '\t'))
+			i++;
+		while (i < len && j + 1 < sizeof(num) && p[i] >= '0' &&
+		    p[i] <= '9')
+			num[j++] = p[i++];
+		num[j] = '\0';
+		m->index = j ? strtoull(num, NULL, 10) : 0;
+	}
+	return len;
+}
+
+/* progress - libcurl calls it about once a second even when idle */
+static int
+progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut,
+    curl_off_t un)
+{
+	struct ctl_http_meta *m = arg;
+
+	(void)dt;
+	(void)dn;
+	(void)ut;
+	(void)un;
+	if (m->cancel != NULL && *m->cancel) {
+		m->cancelled = true;
+		return 1;
+	}
+	return 0;
+}
+
 int
 ctl_http_do(const struct ctl_http *h, const char *method, const char *path,
     const void *body, size_t n, long *status, struct buf *out)
+{
+	return ctl_http_do_meta(h, method, path, body, n, status, out, NULL);
+}
+
+int
+ctl_http_do_meta(const struct ctl_http *h, const char *method,
+    const char *path, const void *body, size_t n, long *status,
+    struct buf *out, struct ctl_http_meta *m)
 {
 	struct curl_slist *hdrs = NULL;
 	char url[2048], tok[600];
@@ -70,19 +121,42 @@ ctl_http_do(const struct ctl_http *h, const char *method, const char *path,
 	CURL *c;
 	CURLcode rc;
 
+	if (m != NULL) {
+		m->index = 0;
+		m->cancelled = false;
+		m->errstr = NULL;
+		if (m->cancel != NULL && *m->cancel) {
+			m->cancelled = true;
+			m->errstr = "cancelled";
+			return -1;
+		}
+	}
 	snprintf(url, sizeof(url), "%s%s%s%s%s%s", scheme, h->addr, path,
 	    h->dc ? (strchr(path, '?') ? "&dc=" : "?dc=") : "",
 	    h->dc ? h->dc : "", "");
 	if ((c = curl_easy_init()) == NULL) {
-		fprintf(stderr, "Error: cannot start an HTTP client\n");
+		if (m != NULL)
+			m->errstr = "cannot start an HTTP client";
+		if (m == NULL || !m->quiet)
+			fprintf(stderr, "Error: cannot start an HTTP client\n");
 		return -1;
 	}
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sink);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS,
+	    m != NULL && m->timeout_ms > 0 ? m->timeout_ms : 60000L);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	if (m != NULL) {
+		curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, header);
+		curl_easy_setopt(c, CURLOPT_HEADERDATA, m);
+		if (m->cancel != NULL) {
+			curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, progress);
+			curl_easy_setopt(c, CURLOPT_XFERINFODATA, m);
+			curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+		}
+	}
 	if (body != NULL) {
 		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
 		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)n);
@@ -98,6 +172,12 @@ ctl_http_do(const struct ctl_http *h, const char *method, const char *path,
 	curl_slist_free_all(hdrs);
 	curl_easy_cleanup(c);
 	if (rc != CURLE_OK) {
+		if (m != NULL) {
+			m->errstr = m->cancelled ? "cancelled"
+						 : curl_easy_strerror(rc);
+			if (m->cancelled || m->quiet)
+				return -1;
+		}
 		fprintf(stderr,
 		    "Error connecting to Cairn agent: %s (%s%s)\n",
 		    curl_easy_strerror(rc), scheme, h->addr);

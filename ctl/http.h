@@ -4,8 +4,10 @@
 #ifndef CAIRN_CTL_HTTP_H
 #define CAIRN_CTL_HTTP_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "buf.h"
 
@@ -26,5 +28,23 @@ void ctl_http_init(struct ctl_http *h);
 int ctl_http_do(const struct ctl_http *h, const char *method,
     const char *path, const void *body, size_t n, long *status,
     struct buf *out);
+
+/* what a caller of ctl_http_do_meta may ask for and gets back */
+struct ctl_http_meta {
+	long timeout_ms;	       /* whole request; 0: 60 s */
+	volatile sig_atomic_t *cancel; /* abort once *cancel != 0 (<= ~1 s) */
+	bool quiet;		       /* no message on failure: see errstr */
+	uint64_t index;		       /* out: X-Consul-Index, 0 if absent */
+	bool cancelled;		       /* out: aborted through cancel */
+	const char *errstr;	       /* out: why it failed, or NULL */
+};
+
+/* ctl_http_do_meta - ctl_http_do for blocking queries and interruptible
+ * requests: its own timeout and cancel flag, and the response's
+ * X-Consul-Index.  Returns 0, or -1 (cancelled, or unreachable with a
+ * message unless quiet). */
+int ctl_http_do_meta(const struct ctl_http *h, const char *method,
+    const char *path, const void *body, size_t n, long *status,
+    struct buf *out, struct ctl_http_meta *m);
 
 #endif
