@@ -32,6 +32,7 @@ static const struct ctl_cmd cmds[] = {
     {"lock", cmd_lock, "Execute a command holding a lock", 0},
     {"maint", cmd_maint, "Controls node or service maintenance mode", 0},
     {"members", cmd_members, "Lists the members of a Cairn cluster", 0},
+    {"monitor", cmd_monitor, "Stream logs from a Cairn agent", 0},
     {"operator", cmd_operator,
      "Provides cluster-level tools (raft list-peers, remove-peer)", 0},
     {"reload", cmd_reload, "Triggers the agent to reload configuration files",

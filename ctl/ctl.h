@@ -18,6 +18,7 @@ int cmd_join(int argc, char **argv);
 int cmd_leave(int argc, char **argv);
 int cmd_reload(int argc, char **argv);
 int cmd_info(int argc, char **argv);
+int cmd_monitor(int argc, char **argv);
 int cmd_operator(int argc, char **argv);
 int cmd_force_leave(int argc, char **argv);
 int cmd_event(int argc, char **argv);

@@ -61,6 +61,15 @@ sink(char *p, size_t size, size_t n, void *arg)
 	return size * n;
 }
 
+static size_t
+stream_sink(char *p, size_t size, size_t n, void *arg)
+{
+	struct ctl_http_meta *m = arg;
+
+	m->on_data(p, size * n, m->on_data_arg);
+	return size * n;
+}
+
 /* header - X-Consul-Index of the response (the last one, after any
  * redirect or 100 Continue) */
 static size_t
@@ -143,8 +152,13 @@ ctl_http_do_meta(const struct ctl_http *h, const char *method,
 	}
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sink);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
+	if (m != NULL && m->on_data != NULL) {
+		curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, stream_sink);
+		curl_easy_setopt(c, CURLOPT_WRITEDATA, m);
+	} else {
+		curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sink);
+		curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
+	}
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS,
 	    m != NULL && m->timeout_ms > 0 ? m->timeout_ms : 60000L);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);

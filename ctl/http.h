@@ -37,6 +37,9 @@ struct ctl_http_meta {
 	uint64_t index;		       /* out: X-Consul-Index, 0 if absent */
 	bool cancelled;		       /* out: aborted through cancel */
 	const char *errstr;	       /* out: why it failed, or NULL */
+	/* a streamed body (monitor): each piece to on_data instead of out */
+	void (*on_data)(const char *p, size_t n, void *arg);
+	void *on_data_arg;
 };
 
 /* ctl_http_do_meta - ctl_http_do for blocking queries and interruptible

@@ -577,6 +577,17 @@ def monitor_streams_every_daemons_log_lines():
         assert "unseen" not in p.communicate(timeout=15)[0]
         st, body, _ = a.curl("/v1/agent/monitor?loglevel=loud")
         assert (st, body) == (400, "Unknown log level: loud"), (st, body)
+        # the CLI: streams until interrupted, then exits 0
+        p = subprocess.Popen([binary("cairn"), "monitor", "-http-addr=127.0.0.1:%d" % a.http],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(1)
+        put(a, "/v1/agent/service/register", {"Name": "via-cli"})
+        time.sleep(1)
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=10)
+        assert p.returncode == 0 and "service via-cli registered" in out, (p.returncode, out, err)
+        r = cairn("monitor", "-log-level=loud", "-http-addr=127.0.0.1:%d" % a.http)
+        assert r.returncode == 1 and "400" in r.stderr, (r.returncode, r.stderr)
     finally:
         a.stop()
 
