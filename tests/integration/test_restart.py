@@ -164,7 +164,7 @@ def each_component_restarts_under_load_without_loss():
                          daemon_status(run_dir, d) is not None, 30, "a new %s" % d)
                 t1 = time.monotonic()
                 windows.append((d, sig, t0, t1))
-                time.sleep(GRACE)
+                time.sleep(2.0)  # the load recovers before the next stop
         stop.set()
         for th in threads:
             th.join(10)
