@@ -52,17 +52,21 @@ install() {
 }
 
 # bench: the peers and load generator `make bench` compares against
+# (bench_dns.py: dnsperf, and BIND 9 / NSD as the DNS peers; their sbin dirs
+# are not always on a user's PATH, so look there too)
+have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
 bench() {
-	command -v wrk >/dev/null 2>&1 && command -v etcd >/dev/null 2>&1 &&
-	    command -v etcdctl >/dev/null 2>&1 && return 0
+	have wrk && have etcd && have etcdctl && have dnsperf && have named &&
+	    have nsd && return 0
 	SUDO=
 	[ "$(id -u)" = 0 ] || SUDO=sudo
 	if command -v apt-get >/dev/null 2>&1; then
 		$SUDO apt-get update -qq
 		DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq \
-		    wrk etcd-server etcd-client
+		    wrk etcd-server etcd-client dnsperf bind9 nsd
 	elif command -v dnf >/dev/null 2>&1; then
-		$SUDO dnf install -y wrk etcd
+		$SUDO dnf install -y epel-release 2>/dev/null || true
+		$SUDO dnf install -y wrk etcd dnsperf bind nsd
 	fi
 }
 
