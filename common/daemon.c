@@ -202,6 +202,7 @@ sig_stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
 		return;
 	}
 	d->stopping = true;
+	d->stop_signal = w->signum;
 	log_info("received %s, stopping", strsignal(w->signum));
 	notify_stopping();
 	ev_timer_init(&d->stop_timer, stop_timeout_cb, DAEMON_STOP_GRACE_S, 0);

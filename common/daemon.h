@@ -63,6 +63,7 @@ struct daemon {
 	uint64_t started_unix_ms;
 	uint64_t reloads;
 	bool stopping;
+	int stop_signal;	/* SIGTERM or SIGINT: what began the stop */
 	struct daemon_counter counters[DAEMON_MAX_COUNTERS];
 	size_t ncounters;
 };

@@ -371,8 +371,12 @@ sig_stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	notify_stopping();
 	for (i = 0; i < NCHILD; i++) {
 		ev_timer_stop(loop, &a->kids[i].restart_w);
+		/* gossipd gets SIGINT: the agent as a whole stops, so a
+		 * client leaves the cluster (SIGTERM to gossipd alone is a
+		 * component restart, which keeps the node a member) */
 		if (a->kids[i].pid > 0)
-			kill(a->kids[i].pid, SIGTERM);
+			kill(a->kids[i].pid, strcmp(a->kids[i].name,
+			    "gossipd") == 0 ? SIGINT : SIGTERM);
 	}
 	if (all_exited(a)) {
 		ev_break(loop, EVBREAK_ALL);

@@ -5,6 +5,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <regex.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -954,8 +955,17 @@ gossipd_stop(struct daemon *d)
 {
 	struct gossipd *g = d->priv;
 	const struct cairn_conf *c = &d->conf;
-	/* Consul: clients leave on terminate by default, servers do not */
-	bool leave = c->leave_on_terminate || !c->server;
+	/*
+	 * SIGINT (what `cairn agent` sends when the whole agent stops, and ^C)
+	 * is Consul's interrupt: clients leave, servers do not
+	 * (skip_leave_on_interrupt).  SIGTERM alone is a restart of this
+	 * component (systemctl restart cairn-gossipd): the node stays a
+	 * member, and rejoins at once, unless leave_on_terminate says
+	 * otherwise.
+	 */
+	bool leave = c->leave_on_terminate ||
+	    (d->stop_signal == SIGINT && !c->server &&
+	    !c->skip_leave_on_interrupt);
 
 	if (g->leaving || (leave && g->lan != NULL)) {
 		do_leave(g);

@@ -124,6 +124,22 @@ def seed_walkthrough_join_members_kv():
                  "the client's service passing on the servers")
         assert agents[3].curl("/v1/agent/check/fail/service:web", "PUT", b"") == (200, "")
         wait_for(lambda: not passing_on(agents[0]), 10, "the failure seen on server1")
+        # restarting the client's gossipd alone (systemctl restart
+        # cairn-gossipd: SIGTERM) keeps the node a member: never left,
+        # its service stays in the catalog
+        old = children(agents[3].p.pid)["cairn-gossipd"]
+        os.kill(old, signal.SIGTERM)
+        seen = set()
+        t_end = time.monotonic() + 6
+        while time.monotonic() < t_end:
+            seen.add(members(agents[0]).get("agent1"))
+            time.sleep(0.2)
+        assert children(agents[3].p.pid).get("cairn-gossipd") not in (None, old)
+        assert seen <= {1, None}, seen
+        assert members(agents[0]).get("agent1") == 1
+        assert passing_on(agents[0]) or agents[3].curl(
+            "/v1/agent/check/pass/service:web", "PUT", b"") == (200, "")
+        assert json.loads(agents[0].curl("/v1/catalog/service/web")[1])[0]["Node"] == "agent1"
         assert agents[3].curl("/v1/agent/service/deregister/web", "PUT", b"") == (200, "")
         wait_for(lambda: agents[0].curl("/v1/catalog/service/web") == (200, "[]"), 10,
                  "web deregistered")
