@@ -487,6 +487,10 @@ full_checks_done(int status, void *body, const char *errmsg, void *arg)
 			s->synced_gen = s->gen;
 	}
 	rc = rep->checks.v;
+	/* nothing at all for this node (not even serfHealth): the node is
+	 * not in the catalog, so the next registration carries it */
+	if (rep->checks.n == 0 && f->svcs.services.n == 0)
+		cd->node_in_catalog = false;
 	for (c = cd->checks; c != NULL; c = c->next)
 		c->synced_gen = 0;
 	for (i = 0; i < rep->checks.n; i++) {
@@ -726,8 +730,16 @@ on_change(uint16_t type, void *body, void *arg)
 	struct lcheck *c;
 	bool any = false;
 
-	if (type != IPC_EV_CHANGE || ch->table == NULL ||
-	    (strcmp(ch->table, "checks") != 0 &&
+	if (type != IPC_EV_CHANGE || ch->table == NULL)
+		return;
+	/* this node registered again or deregistered (a failed node reaped,
+	 * a catalog edit): compare in full soon instead of within a minute */
+	if (strcmp(ch->table, "nodes") == 0 && ch->key != NULL &&
+	    strcmp(ch->key, cd->node) == 0 && !cd->full_running &&
+	    (!ev_is_active(&cd->full_w) ||
+	    ev_timer_remaining(cd->loop, &cd->full_w) > 1.0))
+		sync_full_soon(cd, 1.0);
+	if ((strcmp(ch->table, "checks") != 0 &&
 	    strcmp(ch->table, "services") != 0 &&
 	    strcmp(ch->table, "nodes") != 0))
 		return;

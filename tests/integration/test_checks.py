@@ -410,6 +410,11 @@ def restarts_keep_services_and_leave_no_stale_entries():
                  "the stale ghost service removed from the catalog")
         # but not the server's consul service: raftd's, not checkd's
         assert "consul" in getj(a, "/v1/catalog/services")
+        # the node deregistered from the catalog by hand: checkd puts
+        # its services back within seconds (not at the next full sync)
+        assert put(a, "/v1/catalog/deregister", {"Node": node}) == (200, "true")
+        wait_for(lambda: [s["ServiceID"] for s in getj(a, "/v1/catalog/service/db")] ==
+                 ["db-1"], 8, "db-1 registered again")
         # now the whole agent, killed: its daemons die with it (PDEATHSIG)
         kids = list(children(a.p.pid).values())
         a.p.signal(signal.SIGKILL)
