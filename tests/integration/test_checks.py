@@ -158,6 +158,56 @@ def udp_responder():
     return s, stop
 
 
+class DcsaAgent:
+    """A second dev agent on ports of its own, started by the first test of
+    this file with a service whose TTL check never passes and
+    DeregisterCriticalServiceAfter 1m (Consul's minimum); the last test
+    checks it was deregistered after that minute.  The wait overlaps the
+    other tests instead of adding a minute to the suite."""
+    agent = None
+    t0 = None
+
+    def __init__(self):
+        self.tmp = TmpDir()
+        self.http = BASE + 50
+        cfg = os.path.join(self.tmp.path, "ports.json")
+        with open(cfg, "w") as f:
+            json.dump({"ports": {"dns": BASE + 52, "serf_lan": BASE + 53,
+                                 "serf_wan": BASE + 54}}, f)
+        self.n = Notify(self.tmp.path)
+        self.p = Proc([binary("cairn"), "agent", "-dev", "-node", "dcsa",
+                       "-data-dir", os.path.join(self.tmp.path, "data"),
+                       "-http-port", str(self.http), "-server-port", str(BASE + 51),
+                       "-config-file", cfg], self.tmp.path, "dcsa-agent",
+                      env={"NOTIFY_SOCKET": self.n.path})
+        self.n.wait("READY=1", 30)
+
+    curl = Agent.curl
+
+    def stop(self):
+        self.p.stop()
+        self.n.close()
+        self.tmp.cleanup()
+
+
+@test
+def dcsa_start_a_service_that_will_be_deregistered():
+    d = DcsaAgent.agent = DcsaAgent()
+    try:
+        wait_for(lambda: d.curl("/v1/agent/services")[0] == 200, 15, "checkd answering")
+        assert put(d, "/v1/agent/service/register",
+                   {"Name": "doomed", "Check": {"TTL": "30s",
+                    "DeregisterCriticalServiceAfter": "1m"}}) == (200, "")
+        assert put(d, "/v1/agent/service/register",
+                   {"Name": "kept", "Check": {"TTL": "10m",
+                    "DeregisterCriticalServiceAfter": "1m", "Status": "passing"}}) == (200, "")
+        DcsaAgent.t0 = time.monotonic()
+    except Exception:
+        d.stop()
+        DcsaAgent.agent = None
+        raise
+
+
 @test
 def every_check_kind_against_real_targets():
     tmp = TmpDir()
@@ -174,11 +224,6 @@ def every_check_kind_against_real_targets():
     uport = udp.getsockname()[1]
     pidfile = os.path.join(tmp.path, "hang.pid")
     try:
-        # DeregisterCriticalServiceAfter (min 1m): registered first, checked last
-        assert put(a, "/v1/agent/service/register",
-                   {"Name": "doomed", "Check": {"TTL": "30s",
-                    "DeregisterCriticalServiceAfter": "1m"}}) == (200, "")
-        t_doomed = time.monotonic()
         assert put(a, "/v1/agent/service/register", {
             "Name": "web", "Port": hport, "Tags": ["v1"],
             "Checks": [
@@ -271,19 +316,6 @@ def every_check_kind_against_real_targets():
         udp.close()
         wait_status(a, "service:web:3", "critical", 4)
         wait_status(a, "service:web:3", "critical", 5, catalog=True)
-        # DeregisterCriticalServiceAfter: doomed's TTL never passed.  A
-        # minute of waiting: on the plain build only (the sanitizer build
-        # runs the same code; make test keeps within its time budget)
-        if "san" in os.path.basename(os.environ.get("CAIRN_BUILD", "")):
-            print("SKIP: DeregisterCriticalServiceAfter wait (sanitizer build)")
-            return
-        left = 60 - (time.monotonic() - t_doomed)
-        assert "doomed" in getj(a, "/v1/agent/services")
-        wait_for(lambda: "doomed" not in getj(a, "/v1/agent/services"), left + 15,
-                 "doomed deregistered after 1m critical", interval=0.5)
-        assert time.monotonic() - t_doomed >= 59, time.monotonic() - t_doomed
-        wait_for(lambda: getj(a, "/v1/catalog/service/doomed") == [], 5,
-                 "doomed gone from the catalog")
     finally:
         srv.shutdown()
         tls.shutdown()
@@ -613,6 +645,27 @@ def python_consul_services_and_checks():
             (r.returncode, r.stdout[-2000:], r.stderr[-2000:])
     finally:
         a.stop()
+
+
+@test
+def dcsa_critical_for_a_minute_deregisters_the_service():
+    d = DcsaAgent.agent
+    assert d is not None, "the first test did not start the agent"
+    try:
+        # kept's check stays passing (a 10m TTL): only doomed goes
+        def pass_kept():
+            return "doomed" not in getj(d, "/v1/agent/services")
+        left = 60 - (time.monotonic() - DcsaAgent.t0)
+        assert left < 0 or "doomed" in getj(d, "/v1/agent/services")
+        wait_for(pass_kept, max(left, 0) + 15, "doomed deregistered after 1m critical",
+                 interval=0.5)
+        assert time.monotonic() - DcsaAgent.t0 >= 59, time.monotonic() - DcsaAgent.t0
+        assert "kept" in getj(d, "/v1/agent/services")
+        wait_for(lambda: getj(d, "/v1/catalog/service/doomed") == [], 5,
+                 "doomed gone from the catalog")
+    finally:
+        d.stop()
+        DcsaAgent.agent = None
 
 
 if __name__ == "__main__":
