@@ -512,60 +512,85 @@ give_up(int64_t start, int64_t timeout, int attempts, int64_t *wait)
 	return false;
 }
 
+/* one round of an acquisition loop (a lock or a semaphore) */
+struct round {
+	int64_t start, timeout, wait;
+	int attempts;
+	uint64_t idx, index;
+	struct kvp *p;
+	size_t n;
+};
+
+/* acquire_round - give up (signal, -timeout), renew the session, then a
+ * blocking read of path into r->p/n.  Returns 0 read, 1 given up, 2 try
+ * again at once, -1 failed (l->err: "failed to read <what>: ...") */
+static int
+acquire_round(struct lk *l, const char *path, const char *what,
+    struct round *r, struct buf *out)
+{
+	long status;
+	int rc;
+
+	kv_free(r->p, r->n);
+	r->p = NULL;
+	r->n = 0;
+	proc_wake = 0;
+	if (proc_sig || give_up(r->start, r->timeout, r->attempts, &r->wait))
+		return 1;
+	r->attempts++;
+	if (renew(l) < 0)
+		return -1;
+	rc = read_key(l, path, r->idx, block_ms(l, r->wait), &status, out,
+	    &r->index);
+	if (rc == -2)
+		return 2;
+	if (rc == 0 && status != 200 && status != 404)
+		bad_status(l, status, out);
+	if (rc < 0 || (status != 200 && status != 404) ||
+	    (status == 200 && kv_parse(out, &r->p, &r->n) < 0)) {
+		char e[sizeof(l->err)];
+
+		memcpy(e, l->err, sizeof(e));
+		snprintf(l->err, sizeof(l->err), "failed to read %s: %.500s",
+		    what, rc == 0 && status == 200 ? "bad reply" : e);
+		return -1;
+	}
+	return 0;
+}
+
 /* lock_acquire - 1 held, 0 given up (signal or -timeout), -1 failed
  * (l->err) */
 static int
 lock_acquire(struct lk *l, int64_t timeout)
 {
 	struct buf out = BUF_INIT;
-	int64_t start = proc_now_ms(), wait;
-	uint64_t idx = 0, index;
+	struct round rd = {proc_now_ms(), timeout, 0, 0, 0, 0, NULL, 0};
 	char path[2048];
-	struct kvp *p = NULL;
-	size_t n = 0;
-	int attempts = 0, r, ret = -1;
+	int r, ret = -1;
 	long status;
 
 	snprintf(path, sizeof(path), "/v1/kv/%s", l->key);
 	for (;;) {
-		kv_free(p, n);
-		p = NULL;
-		n = 0;
-		proc_wake = 0;
-		if (proc_sig || give_up(start, timeout, attempts, &wait)) {
+		r = acquire_round(l, path, "lock", &rd, &out);
+		if (r == 1) {
 			ret = 0;
 			break;
 		}
-		attempts++;
-		if (renew(l) < 0)
-			break;
-		r = read_key(l, path, idx, block_ms(l, wait), &status, &out,
-		    &index);
-		if (r == -2)
+		if (r == 2)
 			continue;
-		if (r == 0 && status != 200 && status != 404)
-			bad_status(l, status, &out);
-		if (r < 0 || (status != 200 && status != 404) ||
-		    (status == 200 && kv_parse(&out, &p, &n) < 0)) {
-			char e[sizeof(l->err)];
-
-			memcpy(e, l->err, sizeof(e));
-			snprintf(l->err, sizeof(l->err),
-			    "failed to read lock: %.500s",
-			    r == 0 && status == 200 ? "bad reply" : e);
+		if (r < 0)
 			break;
-		}
-		if (n > 0 && p[0].flags != LOCK_FLAG) {
+		if (rd.n > 0 && rd.p[0].flags != LOCK_FLAG) {
 			snprintf(l->err, sizeof(l->err),
 			    "Existing key does not match lock use");
 			break;
 		}
-		if (n > 0 && strcmp(p[0].session, l->sid) == 0) {
+		if (rd.n > 0 && strcmp(rd.p[0].session, l->sid) == 0) {
 			ret = 1;
 			break;
 		}
-		if (n > 0 && p[0].session[0] != '\0') {
-			idx = index; /* held: wait for a change */
+		if (rd.n > 0 && rd.p[0].session[0] != '\0') {
+			rd.idx = rd.index; /* held: wait for a change */
 			continue;
 		}
 		snprintf(path, sizeof(path),
@@ -589,24 +614,25 @@ lock_acquire(struct lk *l, int64_t timeout)
 		}
 		/* refused: someone else got it first (wait for a change), or
 		 * the key is free but under lock-delay (retry later) */
-		idx = 0;
-		r = read_key(l, path, 0, WAIT_MS, &status, &out, &index);
-		kv_free(p, n);
-		p = NULL;
-		n = 0;
-		if (r == 0 && status == 200 && kv_parse(&out, &p, &n) == 0 &&
-		    n > 0 && p[0].session[0] != '\0') {
-			idx = index;
+		rd.idx = 0;
+		r = read_key(l, path, 0, WAIT_MS, &status, &out, &rd.index);
+		kv_free(rd.p, rd.n);
+		rd.p = NULL;
+		rd.n = 0;
+		if (r == 0 && status == 200 &&
+		    kv_parse(&out, &rd.p, &rd.n) == 0 && rd.n > 0 &&
+		    rd.p[0].session[0] != '\0') {
+			rd.idx = rd.index;
 			continue;
 		}
-		wait = RETRY_MS;
-		if (timeout > 0 &&
-		    timeout - (proc_now_ms() - start) + 1 < wait)
-			wait = timeout - (proc_now_ms() - start) + 1;
-		if (wait > 0 && pause_ms(l, wait) < 0 && !proc_sig)
+		rd.wait = RETRY_MS;
+		if (rd.timeout > 0 &&
+		    rd.timeout - (proc_now_ms() - rd.start) + 1 < rd.wait)
+			rd.wait = rd.timeout - (proc_now_ms() - rd.start) + 1;
+		if (rd.wait > 0 && pause_ms(l, rd.wait) < 0 && !proc_sig)
 			break; /* the session is gone */
 	}
-	kv_free(p, n);
+	kv_free(rd.p, rd.n);
 	buf_free(&out);
 	return ret;
 }
@@ -616,12 +642,9 @@ static int
 sem_acquire(struct lk *l, int64_t timeout)
 {
 	struct buf out = BUF_INIT;
-	int64_t start = proc_now_ms(), wait;
-	uint64_t idx = 0, index;
+	struct round rd = {proc_now_ms(), timeout, 0, 0, 0, 0, NULL, 0};
 	char path[2048];
-	struct kvp *p = NULL;
-	size_t n = 0;
-	int attempts = 0, r, ret = -1;
+	int r, ret = -1;
 	long status;
 
 	/* our contender key, held by our session */
@@ -646,34 +669,16 @@ sem_acquire(struct lk *l, int64_t timeout)
 		struct semlock s;
 		char *body, put[2048];
 
-		kv_free(p, n);
-		p = NULL;
-		n = 0;
-		proc_wake = 0;
-		if (proc_sig || give_up(start, timeout, attempts, &wait)) {
+		r = acquire_round(l, path, "prefix", &rd, &out);
+		if (r == 1) {
 			ret = 0;
 			break;
 		}
-		attempts++;
-		if (renew(l) < 0)
-			break;
-		r = read_key(l, path, idx, block_ms(l, wait), &status, &out,
-		    &index);
-		if (r == -2)
+		if (r == 2)
 			continue;
-		if (r == 0 && status != 200 && status != 404)
-			bad_status(l, status, &out);
-		if (r < 0 || (status != 200 && status != 404) ||
-		    (status == 200 && kv_parse(&out, &p, &n) < 0)) {
-			char e[sizeof(l->err)];
-
-			memcpy(e, l->err, sizeof(e));
-			snprintf(l->err, sizeof(l->err),
-			    "failed to read prefix: %.500s",
-			    r == 0 && status == 200 ? "bad reply" : e);
+		if (r < 0)
 			break;
-		}
-		lp = find_key(p, n, l->rawkey);
+		lp = find_key(rd.p, rd.n, l->rawkey);
 		if (lp && lp->flags != SEM_FLAG) {
 			snprintf(l->err, sizeof(l->err),
 			    "Existing key does not match semaphore use");
@@ -688,9 +693,9 @@ sem_acquire(struct lk *l, int64_t timeout)
 			sem_free(&s);
 			break;
 		}
-		sem_prune(&s, p, n);
+		sem_prune(&s, rd.p, rd.n);
 		if ((long long)s.n >= s.limit) {
-			idx = index; /* full: wait for a change */
+			rd.idx = rd.index; /* full: wait for a change */
 			sem_free(&s);
 			continue;
 		}
@@ -719,7 +724,7 @@ sem_acquire(struct lk *l, int64_t timeout)
 		}
 		/* lost a race with another contender: read again */
 	}
-	kv_free(p, n);
+	kv_free(rd.p, rd.n);
 	buf_free(&out);
 	return ret;
 }
