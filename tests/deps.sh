@@ -4,9 +4,9 @@
 set -e
 DEB_PKGS="build-essential pkg-config libev-dev libnanomsg-dev libyajl-dev liblmdb-dev \
 libssl-dev libsystemd-dev libcmocka-dev libhttp-parser-dev libcurl4-openssl-dev clang python3 python3-consul curl dnsutils iproute2 procps systemd \
-nftables iptables iputils-ping netcat-openbsd faketime"
+nftables iptables iputils-ping netcat-openbsd faketime openssl"
 RPM_PKGS="gcc make pkgconf-pkg-config libev-devel nanomsg-devel yajl-devel lmdb-devel \
-openssl-devel systemd-devel libcmocka-devel http-parser-devel libcurl-devel clang compiler-rt python3 curl bind-utils iproute procps-ng systemd"
+openssl-devel systemd-devel libcmocka-devel http-parser-devel libcurl-devel clang compiler-rt python3 curl bind-utils iproute procps-ng systemd openssl"
 
 check() {
 	for p in yajl nanomsg lmdb libsystemd openssl cmocka libcurl; do
@@ -25,7 +25,7 @@ check() {
 			command -v "$c" >/dev/null 2>&1 || { echo "missing: $c"; return 1; }
 		done
 	fi
-	for c in cc clang python3 curl dig systemd-analyze; do
+	for c in cc clang python3 curl dig openssl systemd-analyze; do
 		command -v "$c" >/dev/null 2>&1 || { echo "missing: $c"; return 1; }
 	done
 	return 0
