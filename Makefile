@@ -23,7 +23,7 @@ OPT      := -O2
 endif
 
 CC       ?= cc
-PKGS     := yajl nanomsg lmdb libsystemd openssl
+PKGS     := yajl nanomsg lmdb libsystemd openssl zlib
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lev -lhttp_parser -lm
 CURL_LIBS  := $(shell pkg-config --libs libcurl 2>/dev/null)

@@ -134,6 +134,13 @@ enum raft_cmd_op {
 	RAFT_OP_CATALOG_DEREGISTER = 13, /* key: node; csvc.id: only that
 					  * service (and its checks);
 					  * ccheck.check_id: only that check */
+	/* snapshot restore: the state file travels through the log in
+	 * chunks (key: restore id, cas: offset, value: bytes; offset 0
+	 * drops any earlier upload), then RESTORE (key: id, value: its
+	 * SHA-256, cas: its length) replaces the state with it on every
+	 * server at that index */
+	RAFT_OP_RESTORE_CHUNK = 14,
+	RAFT_OP_RESTORE = 15,
 };
 
 /* why a command did not take effect (ipc_raft_result.err) */
@@ -146,6 +153,7 @@ enum raft_cmd_err {
 	RAFT_ERR_LOCK_DELAY = 5,    /* acquire refused during lock-delay */
 	RAFT_ERR_NO_NODE = 6,	    /* session: node not registered */
 	RAFT_ERR_CHECK_CRITICAL = 7, /* session: a bound check is critical */
+	RAFT_ERR_RESTORE = 8,	    /* the uploaded state did not install */
 };
 
 /* a catalog node; meta and tagged addresses as "k=v" */
@@ -373,6 +381,30 @@ extern const struct cdc_msg_desc ipc_catalog_reply_desc;
 CDC_STRUCT(ipc_txn_read, IPC_TXN_READ)
 extern const struct cdc_msg_desc ipc_txn_read_desc;
 
+/* IPC_SNAPSHOT_SAVE: write a snapshot archive (mode: where it may be
+ * taken; stale: this server).  IPC_SNAPSHOT_READ: a chunk of it (name,
+ * server: the one that holds it, offset).  The archive lives in that
+ * server's data dir until read to its end or a few minutes pass. */
+#define IPC_SNAPSHOT_REQ(F, S)                                                 \
+	F(S, 1, U32, uint32_t, mode, NULL)                                     \
+	F(S, 2, STR, char *, name, NULL)                                       \
+	F(S, 3, U64, uint64_t, server, NULL)                                   \
+	F(S, 4, U64, uint64_t, offset, NULL)
+CDC_STRUCT(ipc_snapshot_req, IPC_SNAPSHOT_REQ)
+extern const struct cdc_msg_desc ipc_snapshot_req_desc;
+
+#define IPC_SNAPSHOT_REPLY(F, S)                                               \
+	F(S, 1, STR, char *, name, NULL)                                       \
+	F(S, 2, U64, uint64_t, server, NULL)                                   \
+	F(S, 3, U64, uint64_t, index, NULL)                                    \
+	F(S, 4, U64, uint64_t, term, NULL)                                     \
+	F(S, 5, U64, uint64_t, size, NULL)                                     \
+	F(S, 6, BYTES, struct cdc_bytes, data, NULL)                           \
+	F(S, 7, BOOL, bool, known_leader, NULL)                                \
+	F(S, 8, U64, uint64_t, last_contact_ms, NULL)
+CDC_STRUCT(ipc_snapshot_reply, IPC_SNAPSHOT_REPLY)
+extern const struct cdc_msg_desc ipc_snapshot_reply_desc;
+
 /* IPC_RAFT_REMOVE_PEER: operator raft remove-peer, by id or address */
 #define IPC_RAFT_REMOVE(F, S)                                                  \
 	F(S, 1, U64, uint64_t, id, NULL)                                       \
@@ -528,6 +560,10 @@ extern const struct cdc_msg_desc ipc_log_line_desc;
 	    "raftd: read catalog nodes and checks with a mode")                \
 	X(IPC_TXN_READ, 0x0109, ipc_txn_read, ipc_raft_result,                \
 	    "raftd: a read-only transaction, served like a read")             \
+	X(IPC_SNAPSHOT_SAVE, 0x010a, ipc_snapshot_req, ipc_snapshot_reply,    \
+	    "raftd: write a snapshot archive (reply: name, server, size)")    \
+	X(IPC_SNAPSHOT_READ, 0x010b, ipc_snapshot_req, ipc_snapshot_reply,    \
+	    "raftd: a chunk of a snapshot archive (name, server, offset)")    \
 	X(IPC_SESSION_READ, 0x0105, ipc_session_read,                         \
 	    ipc_session_read_reply,                                            \
 	    "raftd: read sessions (one, a node's, all) with a mode")           \

@@ -778,6 +778,8 @@ handle(struct http_req *req, void *arg)
 		api_session(a, req, req->path + 12);
 	} else if (strcmp(req->path, "/v1/txn") == 0) {
 		api_txn(a, req);
+	} else if (strcmp(req->path, "/v1/snapshot") == 0) {
+		api_snapshot(a, req);
 	} else if (strncmp(req->path, "/v1/catalog/", 12) == 0) {
 		api_catalog(a, req, req->path + 12);
 	} else if (strncmp(req->path, "/v1/health/", 11) == 0) {
@@ -864,6 +866,7 @@ api_init(struct daemon *d, struct http_server **out, struct errbuf *eb)
 	}
 	memset(&lim, 0, sizeof(lim));
 	lim.max_body = (size_t)cf->kv_max_value_size;
+	lim.max_restore_body = API_MAX_RESTORE_BYTES;
 	lim.max_conns_per_ip = (unsigned)cf->http_max_conns_per_client;
 	addr = cf->addr_http && *cf->addr_http ? cf->addr_http
 					       : cf->client_addr;

@@ -15,6 +15,9 @@
 #include "json.h"
 
 #define API_IPC_TIMEOUT_MS 30000
+/* the largest snapshot archive PUT /v1/snapshot takes (held in memory
+ * while its state goes through the log) */
+#define API_MAX_RESTORE_BYTES ((size_t)1 << 30)
 
 struct api {
 	struct ev_loop *loop;
@@ -112,6 +115,7 @@ bool parse_bool(const char *s, bool *out);
 /* the endpoints */
 void api_session(struct api *a, struct http_req *req, const char *rest);
 void api_txn(struct api *a, struct http_req *req);
+void api_snapshot(struct api *a, struct http_req *req);
 void api_agent(struct api *a, struct http_req *req, const char *rest);
 /* api_monitor - /v1/agent/monitor: stream log lines; api_monitor_close
  * ends every stream (httpd stopping) */

@@ -63,6 +63,9 @@ struct http_conn {
 	bool dead;	   /* socket gone while a response was pending */
 	bool streaming;	   /* a chunked response in progress */
 	bool draining;	   /* answered and half-closed: discard input */
+	bool big_body;	   /* a restore upload: progress-based timeout */
+	bool head_done;	   /* the request head is complete */
+	size_t body_limit; /* for the request being parsed */
 	ev_tstamp request_start, last_activity;
 	struct http_conn *next, *prev;
 };
@@ -302,10 +305,12 @@ http_respond(struct http_req *req, int status, const char *ctype,
 }
 
 void
-http_stream_begin(struct http_req *req, int status, const char *ctype)
+http_stream_begin_hdrs(struct http_req *req, int status, const char *ctype,
+    const char *const *headers)
 {
 	struct http_conn *c = req->conn;
 	char head[256];
+	size_t i;
 	int n;
 
 	/* the response ends with the connection: no pipelining behind it */
@@ -315,10 +320,42 @@ http_stream_begin(struct http_req *req, int status, const char *ctype)
 		return;
 	n = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\n"
 	    "Transfer-Encoding: chunked\r\nContent-Type: %s\r\n"
-	    "Connection: close\r\n\r\n", status, status_text(status),
+	    "Connection: close\r\n", status, status_text(status),
 	    ctype ? ctype : "text/plain");
 	buf_put(&c->out, head, (size_t)n);
+	for (i = 0; headers != NULL && headers[i] != NULL; i++) {
+		buf_put_str(&c->out, headers[i]);
+		buf_put_str(&c->out, "\r\n");
+	}
+	buf_put_str(&c->out, "\r\n");
 	conn_flush(c);
+}
+
+void
+http_stream_begin(struct http_req *req, int status, const char *ctype)
+{
+	http_stream_begin_hdrs(req, status, ctype, NULL);
+}
+
+size_t
+http_stream_queued(const struct http_req *req)
+{
+	const struct http_conn *c = req->conn;
+
+	return c->out.len - c->out_off;
+}
+
+void
+http_stream_abort(struct http_req *req)
+{
+	struct http_conn *c = req->conn;
+
+	c->pending = false;
+	c->streaming = false;
+	if (c->dead)
+		c->dead = false;
+	/* what is queued is dropped too: the cut must be visible */
+	conn_close(c);
 }
 
 bool
@@ -385,6 +422,9 @@ on_message_begin(http_parser *p)
 
 	c->in_request = true;
 	c->request_start = ev_now(c->srv->loop);
+	c->big_body = false;
+	c->head_done = false;
+	c->body_limit = c->srv->lim.max_body;
 	return 0;
 }
 
@@ -501,10 +541,18 @@ on_headers_complete(http_parser *p)
 	if (c->last_was_value)
 		header_done(c);
 	c->req.method = http_method_str((enum http_method)p->method);
+	c->head_done = true;
+	/* a snapshot restore carries the whole state */
+	if (p->method == HTTP_PUT && c->srv->lim.max_restore_body > 0 &&
+	    c->url.len >= 12 &&
+	    memcmp(c->url.data, "/v1/snapshot", 12) == 0 &&
+	    (c->url.len == 12 || c->url.data[12] == '?')) {
+		c->big_body = true;
+		c->body_limit = c->srv->lim.max_restore_body;
+	}
 	/* refuse an announced oversized body before reading it (Consul's
 	 * 413 text) */
-	if ((p->flags & F_CONTENTLENGTH) &&
-	    p->content_length > c->srv->lim.max_body) {
+	if ((p->flags & F_CONTENTLENGTH) && p->content_length > c->body_limit) {
 		c->too_large = true;
 		c->too_large_len = p->content_length;
 	}
@@ -518,7 +566,7 @@ on_body(http_parser *p, const char *at, size_t len)
 
 	if (c->too_large)
 		return 0;
-	if (c->req.body.len + len > c->srv->lim.max_body) {
+	if (c->req.body.len + len > c->body_limit) {
 		c->too_large = true; /* chunked: found while reading */
 		c->too_large_len = c->req.body.len + len;
 		buf_free(&c->req.body);
@@ -569,7 +617,7 @@ dispatch(struct http_conn *c)
 		    "Request body(%llu bytes) too large, max size: %zu bytes. "
 		    "See https://developer.hashicorp.com/docs/agent/config/"
 		    "config-files#kv_max_value_size.",
-		    (unsigned long long)c->too_large_len, c->srv->lim.max_body);
+		    (unsigned long long)c->too_large_len, c->body_limit);
 		fail_request(c, 413, msg);
 		return;
 	}
@@ -683,7 +731,9 @@ timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	}
 	/* a request head that does not complete in time (slowloris), or
 	 * an idle keep-alive connection */
-	if (c->in_request || c->in.len > c->in_off)
+	if (c->in_request && c->big_body && c->head_done)
+		due = c->last_activity + HTTP_HEADER_TIMEOUT_S;
+	else if (c->in_request || c->in.len > c->in_off)
 		due = c->request_start + HTTP_HEADER_TIMEOUT_S;
 	else
 		due = c->last_activity + HTTP_IDLE_TIMEOUT_S;

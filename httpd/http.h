@@ -42,6 +42,10 @@ struct http_req {
 
 struct http_limits {
 	size_t max_body;	  /* bytes; larger bodies get 413 */
+	/* PUT /v1/snapshot (a restore) may carry this much instead; its
+	 * body must keep arriving (no HTTP_HEADER_TIMEOUT_S of silence)
+	 * rather than arrive whole within that time */
+	size_t max_restore_body;
 	unsigned max_conns_per_ip; /* 0: no limit; beyond it 429 */
 };
 
@@ -67,6 +71,16 @@ void http_respond(struct http_req *req, int status, const char *ctype,
  * much queued for a slow client: the piece was dropped). */
 #define HTTP_STREAM_MAX_QUEUE (1024 * 1024)
 void http_stream_begin(struct http_req *req, int status, const char *ctype);
+/* ... with extra headers ("Name: value", NULL-terminated; may be NULL) */
+void http_stream_begin_hdrs(struct http_req *req, int status,
+    const char *ctype, const char *const *headers);
+/* http_stream_queued - bytes written but not yet taken by the client: a
+ * producer that must not drop pieces waits while this is large */
+size_t http_stream_queued(const struct http_req *req);
+/* http_stream_abort - end the stream without its closing chunk: the
+ * client sees the response cut short (an error after the status went
+ * out) */
+void http_stream_abort(struct http_req *req);
 int http_stream_write(struct http_req *req, const void *p, size_t n);
 bool http_stream_alive(const struct http_req *req);
 void http_stream_end(struct http_req *req);

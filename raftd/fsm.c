@@ -1,12 +1,17 @@
 /* fsm.c - raftd's state machine on the store's state tables. */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
 
 #include "buf.h"
+#include "codec.h"
 #include "fsm.h"
 #include "log.h"
 #include "xmalloc.h"
@@ -19,6 +24,10 @@
 #define T_NODES "nodes"
 #define T_CHECKS "checks" /* node NUL check id -> struct ipc_check */
 #define T_SERVICES "services" /* node NUL service id -> ipc_service */
+/* a snapshot being restored: "c" id NUL offset (u64 BE) -> bytes, and
+ * "pending" -> the index (u64 BE) of the RESTORE entry whose state was
+ * swapped in (set inside the installed file, cleared by that entry) */
+#define T_RESTORE "restore"
 #define NAME_MAX_LEN 255   /* node names and check ids */
 
 /* what one command is being applied with */
@@ -1442,6 +1451,368 @@ apply_txn(struct actx *a, const struct ipc_raft_cmd *c)
 	return store_state_release(a->t);
 }
 
+
+/* ------------------------------------------------------------ restore */
+
+struct keylist {
+	struct buf *keys; /* each key in its own buf */
+	struct buf *vals;
+	size_t n;
+};
+
+static void
+keylist_free(struct keylist *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++) {
+		buf_free(&l->keys[i]);
+		buf_free(&l->vals[i]);
+	}
+	free(l->keys);
+	free(l->vals);
+	memset(l, 0, sizeof(*l));
+}
+
+static void
+keylist_add(struct keylist *l, const void *k, size_t klen, const void *v,
+    size_t vlen)
+{
+	l->keys = xreallocarray(l->keys, l->n + 1, sizeof(*l->keys));
+	l->vals = xreallocarray(l->vals, l->n + 1, sizeof(*l->vals));
+	memset(&l->keys[l->n], 0, sizeof(struct buf));
+	memset(&l->vals[l->n], 0, sizeof(struct buf));
+	buf_put(&l->keys[l->n], k, klen);
+	if (v != NULL)
+		buf_put(&l->vals[l->n], v, vlen);
+	l->n++;
+}
+
+static int
+collect_key(void *arg, const void *k, size_t klen, const void *v,
+    size_t vlen)
+{
+	(void)v;
+	(void)vlen;
+	keylist_add(arg, k, klen, NULL, 0);
+	return 0;
+}
+
+/* restore_clear - drop every staged chunk (and the pending mark) */
+static int
+restore_clear(struct store_txn *t)
+{
+	struct keylist l;
+	size_t i;
+	int r;
+
+	memset(&l, 0, sizeof(l));
+	r = store_state_iterate(t, T_RESTORE, "", 0, collect_key, &l);
+	for (i = 0; r == 0 && i < l.n; i++)
+		r = store_state_del(t, T_RESTORE, l.keys[i].data,
+		    l.keys[i].len);
+	keylist_free(&l);
+	return r == -ENOENT ? 0 : r;
+}
+
+static int
+restore_chunk(struct actx *a, const struct ipc_raft_cmd *c, uint32_t *why)
+{
+	uint8_t k[1 + FSM_RESTORE_ID_MAX + 1 + 8];
+	size_t il;
+	int r;
+
+	if (c->key == NULL || (il = strlen(c->key)) == 0 ||
+	    il > FSM_RESTORE_ID_MAX || c->value.n > FSM_RESTORE_CHUNK_MAX) {
+		*why = RAFT_ERR_INVALID;
+		return 0;
+	}
+	if (c->cas == 0 && (r = restore_clear(a->t)) < 0)
+		return r;
+	k[0] = 'c';
+	memcpy(k + 1, c->key, il);
+	k[1 + il] = '\0';
+	be64_set(k + 2 + il, c->cas);
+	return store_state_put(a->t, T_RESTORE, k, il + 10,
+	    c->value.n ? c->value.p : (const uint8_t *)"", c->value.n);
+}
+
+/* clamp_rows - rows of one table whose CreateIndex/ModifyIndex are past
+ * idx get idx: a state from another cluster may carry indexes this log
+ * has not reached, and X-Consul-Index must never run ahead of it */
+struct clamp_ctx {
+	const struct cdc_msg_desc *d;
+	uint64_t idx;
+	struct keylist changed;
+	int err;
+};
+
+static int
+clamp_row(void *arg, const void *k, size_t klen, const void *v, size_t vlen)
+{
+	struct clamp_ctx *cc = arg;
+	void *row = xcalloc(1, cc->d->size);
+	uint64_t *ci, *mi;
+	struct buf b = BUF_INIT;
+
+	if (cdc_decode(cc->d, v, vlen, row, NULL) < 0) {
+		free(row);
+		cc->err = -EUCLEAN;
+		return 1;
+	}
+	/* every row type keeps the two as its create_index/modify_index */
+	if (cc->d == &ipc_kv_row_desc) {
+		ci = &((struct ipc_kv_row *)row)->create_index;
+		mi = &((struct ipc_kv_row *)row)->modify_index;
+	} else if (cc->d == &ipc_session_desc) {
+		ci = &((struct ipc_session *)row)->create_index;
+		mi = &((struct ipc_session *)row)->modify_index;
+	} else if (cc->d == &ipc_node_desc) {
+		ci = &((struct ipc_node *)row)->create_index;
+		mi = &((struct ipc_node *)row)->modify_index;
+	} else if (cc->d == &ipc_check_desc) {
+		ci = &((struct ipc_check *)row)->create_index;
+		mi = &((struct ipc_check *)row)->modify_index;
+	} else {
+		ci = &((struct ipc_service *)row)->create_index;
+		mi = &((struct ipc_service *)row)->modify_index;
+	}
+	if (*ci > cc->idx || *mi > cc->idx) {
+		if (*ci > cc->idx)
+			*ci = cc->idx;
+		if (*mi > cc->idx)
+			*mi = cc->idx;
+		cdc_encode(&b, cc->d, row);
+		keylist_add(&cc->changed, k, klen, b.data ? b.data
+							  : (uint8_t *)"",
+		    b.len);
+		buf_free(&b);
+	}
+	cdc_free(cc->d, row);
+	free(row);
+	return 0;
+}
+
+static int
+restore_fixup(struct actx *a)
+{
+	static const struct {
+		const char *table;
+		const struct cdc_msg_desc *d;
+	} tabs[] = {
+	    {T_KV, &ipc_kv_row_desc},
+	    {T_SESSIONS, &ipc_session_desc},
+	    {T_NODES, &ipc_node_desc},
+	    {T_CHECKS, &ipc_check_desc},
+	    {T_SERVICES, &ipc_service_desc},
+	};
+	struct clamp_ctx cc;
+	size_t i, j;
+	int r = 0;
+
+	for (i = 0; r == 0 && i < sizeof(tabs) / sizeof(tabs[0]); i++) {
+		memset(&cc, 0, sizeof(cc));
+		cc.d = tabs[i].d;
+		cc.idx = a->index;
+		r = store_state_iterate(a->t, tabs[i].table, "", 0, clamp_row,
+		    &cc);
+		if (r == -ENOENT)
+			r = 0;
+		if (r == 0)
+			r = cc.err;
+		for (j = 0; r == 0 && j < cc.changed.n; j++)
+			r = store_state_put(a->t, tabs[i].table,
+			    cc.changed.keys[j].data, cc.changed.keys[j].len,
+			    cc.changed.vals[j].data ? cc.changed.vals[j].data
+						    : (uint8_t *)"",
+			    cc.changed.vals[j].len);
+		keylist_free(&cc.changed);
+		/* every table's X-Consul-Index moves to the restore: blocked
+		 * readers see a change, whichever way the index went */
+		if (r == 0)
+			r = bump_index(a, tabs[i].table);
+		if (r == 0)
+			fx_change(a, tabs[i].table, "", true);
+	}
+	if (r == 0)
+		fx_change(a, FSM_TABLE_ALL, "", true);
+	return r;
+}
+
+/* restore_finish - the RESTORE entry: if the driver swapped the uploaded
+ * state in for this index (fsm_restore_stage), fix its indexes up;
+ * otherwise the upload was not whole or not valid: drop it */
+static int
+restore_finish(struct actx *a, uint32_t *why)
+{
+	const void *v;
+	size_t vlen;
+	int r;
+
+	r = store_state_get(a->t, T_RESTORE, "pending", 7, &v, &vlen);
+	if (r < 0 && r != -ENOENT)
+		return r;
+	if (r == 0 && vlen == 8 && be64_get(v) == a->index) {
+		if ((r = restore_fixup(a)) < 0)
+			return r;
+	} else {
+		*why = RAFT_ERR_RESTORE;
+	}
+	return restore_clear(a->t);
+}
+
+int
+fsm_entry_op(const struct raft_entry *e)
+{
+	struct cdc_reader rd;
+	struct cdc_field f;
+
+	if (e->type != RAFT_ENTRY_COMMAND)
+		return 0;
+	cdc_reader_init(&rd, e->data, e->len);
+	while (cdc_next(&rd, &f) == 1)
+		if (f.tag == 1 && f.wire == CDC_WIRE_VARINT)
+			return f.u > INT32_MAX ? 0 : (int)f.u;
+	return 0;
+}
+
+struct stage_ctx {
+	int fd;
+	uint64_t off;
+	EVP_MD_CTX *md;
+	int err;
+};
+
+static int
+stage_chunk(void *arg, const void *k, size_t klen, const void *v,
+    size_t vlen)
+{
+	struct stage_ctx *sc = arg;
+	const uint8_t *p = v;
+
+	if (klen < 8 || be64_get((const uint8_t *)k + klen - 8) != sc->off) {
+		sc->err = -EBADMSG; /* a chunk is missing */
+		return 1;
+	}
+	EVP_DigestUpdate(sc->md, v, vlen);
+	while (vlen > 0) {
+		ssize_t w = write(sc->fd, p, vlen);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0) {
+			sc->err = -errno;
+			return 1;
+		}
+		p += w;
+		vlen -= (size_t)w;
+		sc->off += (uint64_t)w;
+	}
+	return 0;
+}
+
+int
+fsm_restore_stage(struct store *st, const struct raft_entry *e,
+    const char *path, struct errbuf *eb)
+{
+	struct ipc_raft_cmd c;
+	struct store_read *rd = NULL;
+	struct stage_ctx sc;
+	uint8_t prefix[1 + FSM_RESTORE_ID_MAX + 1], sha[32];
+	uint8_t mark[8];
+	const void *v;
+	size_t vlen, il;
+	unsigned len = 32;
+	int r;
+
+	memset(&c, 0, sizeof(c));
+	memset(&sc, 0, sizeof(sc));
+	sc.fd = -1;
+	if (cdc_decode(&ipc_raft_cmd_desc, e->data, e->len, &c, eb) < 0)
+		return 0; /* the apply skips it */
+	if (c.op != RAFT_OP_RESTORE || c.key == NULL ||
+	    (il = strlen(c.key)) == 0 || il > FSM_RESTORE_ID_MAX) {
+		r = 0;
+		goto out;
+	}
+	if ((r = store_state_read_begin(st, &rd)) < 0) {
+		errbuf_set(eb, r, "restore: %s", strerror(-r));
+		goto out;
+	}
+	/* replayed after a crash that followed the swap: done already */
+	if (store_state_read_get(rd, T_RESTORE, "pending", 7, &v, &vlen) ==
+		0 &&
+	    vlen == 8 && be64_get(v) == e->index) {
+		r = 0;
+		goto out;
+	}
+	prefix[0] = 'c';
+	memcpy(prefix + 1, c.key, il);
+	prefix[1 + il] = '\0';
+	sc.md = EVP_MD_CTX_new();
+	sc.fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (sc.md == NULL || sc.fd < 0 ||
+	    EVP_DigestInit_ex(sc.md, EVP_sha256(), NULL) != 1) {
+		r = errbuf_set(eb, -errno ? -errno : -ENOMEM, "restore: %s: %s",
+		    path, strerror(errno));
+		goto out;
+	}
+	r = store_state_read_iterate(rd, T_RESTORE, prefix, il + 2,
+	    stage_chunk, &sc);
+	store_state_read_end(rd);
+	rd = NULL;
+	if (r == -ENOENT)
+		r = 0;
+	if (r == 0 && sc.err != 0)
+		r = sc.err;
+	if (r < 0) {
+		log_warnx("restore %s at %llu: staged chunks unreadable (%s); "
+			  "the restore fails",
+		    c.key, (unsigned long long)e->index, strerror(-r));
+		r = 0;
+		goto out_unlink;
+	}
+	EVP_DigestFinal_ex(sc.md, sha, &len);
+	if (sc.off != c.cas || c.value.n != 32 ||
+	    memcmp(sha, c.value.p, 32) != 0) {
+		log_warnx("restore %s at %llu: %llu bytes staged of %llu, or "
+			  "their SHA-256 differs: the restore fails",
+		    c.key, (unsigned long long)e->index,
+		    (unsigned long long)sc.off, (unsigned long long)c.cas);
+		r = 0;
+		goto out_unlink;
+	}
+	close(sc.fd);
+	sc.fd = -1;
+	be64_set(mark, e->index);
+	if ((r = store_state_file_prepare(st, path, e->index - 1, T_RESTORE,
+		 "pending", 7, mark, sizeof(mark), eb)) < 0) {
+		if (r == -EUCLEAN) {
+			/* not a state: the entry fails on every server */
+			log_warnx("restore %s at %llu: %s", c.key,
+			    (unsigned long long)e->index, eb->msg);
+			r = 0;
+		}
+		goto out_unlink;
+	}
+	if ((r = store_state_restore(st, path, eb)) < 0)
+		goto out_unlink;
+	log_info("restore %s: state replaced at index %llu (%llu bytes)",
+	    c.key, (unsigned long long)e->index, (unsigned long long)sc.off);
+	r = 1;
+	goto out;
+out_unlink:
+	unlink(path);
+out:
+	if (rd != NULL)
+		store_state_read_end(rd);
+	if (sc.fd >= 0)
+		close(sc.fd);
+	EVP_MD_CTX_free(sc.md);
+	cdc_free(&ipc_raft_cmd_desc, &c);
+	return r;
+}
+
 /* apply_cmd - returns 0 with a->res filled, or a store error */
 static int
 apply_cmd(struct actx *a, const struct ipc_raft_cmd *c)
@@ -1505,6 +1876,12 @@ apply_cmd(struct actx *a, const struct ipc_raft_cmd *c)
 		break;
 	case RAFT_OP_CATALOG_DEREGISTER:
 		r = catalog_deregister(a, c, &why);
+		break;
+	case RAFT_OP_RESTORE_CHUNK:
+		r = restore_chunk(a, c, &why);
+		break;
+	case RAFT_OP_RESTORE:
+		r = restore_finish(a, &why);
 		break;
 	case RAFT_OP_TXN:
 		if (c->ops.n > FSM_TXN_MAX_OPS) {

@@ -26,6 +26,10 @@
 /* a locked key is also indexed under its session's id */
 #define FSM_LOCK_KEY_MAX (FSM_KEY_MAX - FSM_SESSION_ID_MAX - 1)
 #define FSM_TXN_MAX_OPS 128
+#define FSM_RESTORE_ID_MAX 64
+#define FSM_RESTORE_CHUNK_MAX (1024 * 1024)
+/* the change a restore announces besides every table's: everything */
+#define FSM_TABLE_ALL "*"
 
 /* What applying changed, for the driver to act on after the commit:
  * change notifications, and session events (created with a TTL; gone; a
@@ -100,6 +104,23 @@ bool fsm_txn_read_only(const struct cdc_list *ops);
  * index = the applied index. */
 int fsm_txn_read(struct store *st, const struct cdc_list *ops,
     struct ipc_raft_result *res, struct errbuf *eb);
+
+/* fsm_entry_op - the op of a command entry (enum raft_cmd_op), read
+ * without decoding the rest; 0 for other entries. */
+int fsm_entry_op(const struct raft_entry *e);
+
+/* fsm_restore_stage - for a RAFT_OP_RESTORE entry e, before it is applied
+ * and with every earlier entry applied: write the chunks staged under its
+ * id to the file path, check their length and SHA-256, mark the file as
+ * applied up to e->index - 1 with the entry pending, and swap it in as
+ * the state (store_state_restore()).  The entry's own apply then finishes
+ * the restore (indexes clamped to e->index, change events for every
+ * table); if the chunks are not whole or not a state, nothing is swapped
+ * and that apply fails the entry the same way on every server.
+ * Returns 1 (swapped), 0 (nothing to do: not a restore, done before a
+ * crash, or an upload that fails), or a store error (retry later). */
+int fsm_restore_stage(struct store *st, const struct raft_entry *e,
+    const char *path, struct errbuf *eb);
 
 /* fsm_encode_cmd - a command as the data of a log entry. */
 void fsm_encode_cmd(const struct ipc_raft_cmd *cmd, struct buf *b);

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "export.h"
 #include "fsm.h"
 #include "log.h"
 #include "net.h"
@@ -49,7 +50,14 @@ struct peer {
 	bool left; /* gossip says it left (or was reaped): remove it */
 };
 
-enum job_state { J_NEW, J_WRITE, J_READ_INDEX, J_READ_APPLY, J_FWD };
+enum job_state {
+	J_NEW,
+	J_WRITE,
+	J_READ_INDEX,
+	J_READ_APPLY,
+	J_FWD,
+	J_EXPORT /* a snapshot archive being made (ctx: its seq) */
+};
 
 /* a request being served: from a local daemon (req) or forwarded by
  * another server (peer, fwd_id) */
@@ -141,6 +149,10 @@ struct node {
 	int in_fd;
 	uint64_t in_index, in_term, in_total, in_received;
 	bool in_complete;
+	/* snapshot archives for /v1/snapshot, and a restore's staging file */
+	struct exports *exp;
+	uint64_t exp_seq;
+	char restore_path[PATH_MAX];
 };
 
 static void pump(struct node *n);
@@ -569,6 +581,97 @@ do_remove_peer(struct job *j)
 	j->deadline = ev_now(n->loop) + WRITE_TIMEOUT_S;
 }
 
+/* do_snapshot_save - a snapshot archive of the state: on the leader, or
+ * here with ?stale; answered when the worker has written it */
+static void
+do_snapshot_save(struct job *j)
+{
+	struct node *n = j->n;
+	struct ipc_snapshot_req *rq = j->body;
+	struct errbuf eb;
+	int r;
+
+	if (rq->mode != RAFT_READ_STALE && raft_role(n->raft) != RAFT_LEADER) {
+		forward_to_leader(j);
+		return;
+	}
+	if (n->exp == NULL) {
+		job_error(j, -EIO, "snapshots are not available here");
+		return;
+	}
+	j->ctx = ++n->exp_seq;
+	if ((r = exports_start(n->exp, raft_term(n->raft), j->ctx, &eb)) < 0) {
+		job_error(j, r, eb.msg);
+		return;
+	}
+	j->state = J_EXPORT;
+	j->deadline = ev_now(n->loop) + EXPORT_TTL_S;
+}
+
+static void
+export_done(void *arg, uint64_t seq, int status, const char *name,
+    uint64_t index, uint64_t term, uint64_t size, const char *errmsg)
+{
+	struct node *n = arg;
+	struct ipc_snapshot_reply rep;
+	struct job *j;
+
+	for (j = n->jobs; j != NULL; j = j->next)
+		if (j->state == J_EXPORT && j->ctx == seq)
+			break;
+	if (j == NULL)
+		return; /* its requester gave up; the archive expires */
+	if (status < 0) {
+		job_error(j, status, errmsg);
+		return;
+	}
+	memset(&rep, 0, sizeof(rep));
+	rep.name = (char *)name;
+	rep.server = n->id;
+	rep.index = index;
+	rep.term = term;
+	rep.size = size;
+	rep.known_leader = raft_leader(n->raft) != RAFT_NONE;
+	rep.last_contact_ms = last_contact_ms(n);
+	job_reply(j, &rep);
+}
+
+/* do_snapshot_read - a chunk of an archive held here, or by the server
+ * the request names */
+static void
+do_snapshot_read(struct job *j)
+{
+	struct node *n = j->n;
+	struct ipc_snapshot_req *rq = j->body;
+	struct ipc_snapshot_reply rep;
+	struct errbuf eb;
+	int r;
+
+	if (rq->server != n->id) {
+		if (rq->server == 0) {
+			job_error(j, -EINVAL, "snapshot read: no server");
+			return;
+		}
+		forward(j, rq->server);
+		return;
+	}
+	memset(&rep, 0, sizeof(rep));
+	if (n->exp == NULL) {
+		job_error(j, -ENOENT, "no snapshots here");
+		return;
+	}
+	r = exports_read(n->exp, rq->name, rq->offset, &rep.data, &rep.size,
+	    &eb);
+	if (r < 0) {
+		job_error(j, r, eb.msg);
+		return;
+	}
+	rep.name = rq->name;
+	rep.server = n->id;
+	job_reply(j, &rep);
+	free(rep.data.p);
+}
+
 static void
 dispatch(struct job *j)
 {
@@ -591,6 +694,12 @@ dispatch(struct job *j)
 	case IPC_RAFT_REMOVE_PEER:
 		do_remove_peer(j);
 		break;
+	case IPC_SNAPSHOT_SAVE:
+		do_snapshot_save(j);
+		break;
+	case IPC_SNAPSHOT_READ:
+		do_snapshot_read(j);
+		break;
 	default:
 		job_error(j, -ENOTSUP, "not served by raftd");
 	}
@@ -602,7 +711,10 @@ ipc_apply_handler(struct ipc_req *req, void *arg)
 	struct node *n = arg;
 	struct job *j = job_new(n, req, req->hdr.type, req->body);
 
-	if (n->raft == NULL)
+	if (n->raft == NULL && j->type == IPC_SNAPSHOT_READ)
+		/* client mode: straight to the server holding the archive */
+		forward(j, ((struct ipc_snapshot_req *)j->body)->server);
+	else if (n->raft == NULL)
 		forward(j, server_for_client(n)); /* client mode */
 	else
 		dispatch(j);
@@ -886,7 +998,9 @@ transport_recv(struct transport *t, uint64_t from, uint8_t kind,
 					     type == IPC_TXN_READ ||
 					     type == IPC_SESSION_RENEW ||
 					     type == IPC_RAFT_CLUSTER_STATE ||
-					     type == IPC_RAFT_REMOVE_PEER)) {
+					     type == IPC_RAFT_REMOVE_PEER ||
+					     type == IPC_SNAPSHOT_SAVE ||
+					     type == IPC_SNAPSHOT_READ)) {
 			void *body = xcalloc(1, ti->req->size);
 			struct job *j;
 
@@ -1181,6 +1295,27 @@ act_on(struct node *n, const struct fsm_effects *fx)
 	}
 }
 
+/* publish_all - the whole state was replaced (a snapshot from the leader):
+ * every table changed, and "*" tells readers to drop what they hold */
+static void
+publish_all(struct node *n, uint64_t index)
+{
+	static const char *const tables[] = {"kv", "sessions", "nodes",
+	    "services", "checks", FSM_TABLE_ALL};
+	struct ipc_change ev;
+	size_t i;
+
+	for (i = 0; n->pub != NULL && i < sizeof(tables) / sizeof(*tables);
+	     i++) {
+		memset(&ev, 0, sizeof(ev));
+		ev.table = (char *)tables[i];
+		ev.key = (char *)"";
+		ev.prefix = true;
+		ev.index = index;
+		ipc_publish(n->pub, IPC_EV_CHANGE, &ev);
+	}
+}
+
 static void
 stall(struct node *n, const struct raft_ready *rd, int stage,
     const char *why)
@@ -1321,7 +1456,7 @@ saver_wait(struct saver *sv, struct errbuf *eb)
  * applies the batch again (same results) until it succeeds; the change
  * events go out only once it has. */
 static int
-apply_committed(struct node *n, const struct raft_ready *rd,
+apply_range(struct node *n, const struct raft_entry *ents, size_t cnt,
     struct errbuf *eb)
 {
 	struct ipc_raft_result *res;
@@ -1330,18 +1465,15 @@ apply_committed(struct node *n, const struct raft_ready *rd,
 	size_t i;
 	int r;
 
-	if (rd->n_committed == 0)
-		return 0;
 	memset(&fx, 0, sizeof(fx));
-	res = xcalloc(rd->n_committed, sizeof(*res));
-	if (fsm_apply_txn(n->st, rd->committed, rd->n_committed, res, &fx, &t,
-		eb) < 0) {
+	res = xcalloc(cnt, sizeof(*res));
+	if (fsm_apply_txn(n->st, ents, cnt, res, &fx, &t, eb) < 0) {
 		free(res);
 		fsm_effects_free(&fx);
 		return -1;
 	}
-	for (i = 0; i < rd->n_committed; i++) {
-		const struct raft_entry *e = &rd->committed[i];
+	for (i = 0; i < cnt; i++) {
+		const struct raft_entry *e = &ents[i];
 
 		if (e->type != RAFT_ENTRY_COMMAND) {
 			res[i].index = e->index;
@@ -1349,9 +1481,8 @@ apply_committed(struct node *n, const struct raft_ready *rd,
 		}
 		complete_writes(n, e, &res[i]);
 	}
-	r = store_state_commit(t, rd->committed[rd->n_committed - 1].index,
-	    eb);
-	for (i = 0; i < rd->n_committed; i++)
+	r = store_state_commit(t, ents[cnt - 1].index, eb);
+	for (i = 0; i < cnt; i++)
 		cdc_free(&ipc_raft_result_desc, &res[i]);
 	free(res);
 	if (r < 0) {
@@ -1361,7 +1492,48 @@ apply_committed(struct node *n, const struct raft_ready *rd,
 	/* after the commit: readers woken by change events see it */
 	act_on(n, &fx);
 	fsm_effects_free(&fx);
-	*n->c_applied += rd->n_committed;
+	*n->c_applied += cnt;
+	return 0;
+}
+
+/* apply_committed - apply rd's committed entries in one transaction, or
+ * around a snapshot restore (RAFT_OP_RESTORE) in three steps: what comes
+ * before it, the state swap and the entry itself, what follows.  A retry
+ * after a stall skips what an earlier attempt committed. */
+static int
+apply_committed(struct node *n, const struct raft_ready *rd,
+    struct errbuf *eb)
+{
+	const struct raft_entry *e = rd->committed;
+	size_t cnt = rd->n_committed, i, start = 0;
+	uint64_t applied;
+	int r;
+
+	if (cnt == 0)
+		return 0;
+	if (store_state_applied(n->st, &applied) == 0)
+		while (start < cnt && e[start].index <= applied)
+			start++;
+	for (i = start; i < cnt; i++) {
+		if (fsm_entry_op(&e[i]) != RAFT_OP_RESTORE)
+			continue;
+		if (i > start && apply_range(n, e + start, i - start, eb) < 0)
+			return -1;
+		/* no state copy may run while the state is replaced */
+		exports_wait(n->exp);
+		if ((r = fsm_restore_stage(n->st, &e[i], n->restore_path,
+			 eb)) < 0)
+			return -1;
+		if (apply_range(n, e + i, 1, eb) < 0)
+			return -1;
+		if (r == 1) {
+			load_session_clocks(n);
+			n->reconcile_soon = true;
+		}
+		start = i + 1;
+	}
+	if (start < cnt)
+		return apply_range(n, e + start, cnt - start, eb);
 	return 0;
 }
 
@@ -1459,6 +1631,7 @@ process(struct node *n, const struct raft_ready *rd, int stage)
 		if (rd->snapshot != NULL) {
 			n->snap_restored = false;
 			load_session_clocks(n);
+			publish_all(n, rd->snapshot->index);
 			unlink(n->meta_path);
 			(*n->c_snap_installed)++;
 			log_info("raft: installed snapshot at index %llu from "
@@ -2035,6 +2208,7 @@ tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	if (n->ticks % 10 == 0) {
 		add_known_peers(n);
 		remove_left_peers(n);
+		exports_expire(n->exp);
 	}
 	if (n->ticks % 50 == 0 || n->reconcile_soon) {
 		n->reconcile_soon = false;
@@ -2201,6 +2375,8 @@ client_init(struct node *n, struct errbuf *eb)
 	ipc_server_on(d->rpc, IPC_CATALOG_READ, ipc_apply_handler, n);
 	ipc_server_on(d->rpc, IPC_TXN_READ, ipc_apply_handler, n);
 	ipc_server_on(d->rpc, IPC_SESSION_RENEW, ipc_apply_handler, n);
+	ipc_server_on(d->rpc, IPC_SNAPSHOT_SAVE, ipc_apply_handler, n);
+	ipc_server_on(d->rpc, IPC_SNAPSHOT_READ, ipc_apply_handler, n);
 	ev_timer_init(&n->tick_w, client_tick_cb, NODE_TICK_S, NODE_TICK_S);
 	n->tick_w.data = n;
 	ev_timer_start(n->loop, &n->tick_w);
@@ -2246,6 +2422,8 @@ node_init(struct daemon *d, struct errbuf *eb)
 	    c->data_dir);
 	snprintf(n->meta_path, sizeof(n->meta_path), "%s/raft/incoming.meta",
 	    c->data_dir);
+	snprintf(n->restore_path, sizeof(n->restore_path),
+	    "%s/raft/restore.mdb", c->data_dir);
 
 	if ((r = store_open(&n->st, c->data_dir, NULL, eb)) < 0)
 		goto fail;
@@ -2274,6 +2452,14 @@ node_init(struct daemon *d, struct errbuf *eb)
 	if ((r = load_state(n, eb)) < 0)
 		goto fail;
 	load_session_clocks(n);
+	{
+		char dir[PATH_MAX];
+
+		snprintf(dir, sizeof(dir), "%s/raft/exports", c->data_dir);
+		if ((r = exports_open(n->loop, n->st, dir, c->datacenter,
+			 export_done, n, &n->exp, eb)) < 0)
+			goto fail;
+	}
 	if ((r = transport_open(n->loop, c->bind_addr, (int)c->port_server,
 		 n->id, c->datacenter, transport_recv, n, &n->tr, eb)) < 0)
 		goto fail;
@@ -2296,6 +2482,8 @@ node_init(struct daemon *d, struct errbuf *eb)
 	ipc_server_on(d->rpc, IPC_CATALOG_READ, ipc_apply_handler, n);
 	ipc_server_on(d->rpc, IPC_TXN_READ, ipc_apply_handler, n);
 	ipc_server_on(d->rpc, IPC_SESSION_RENEW, ipc_apply_handler, n);
+	ipc_server_on(d->rpc, IPC_SNAPSHOT_SAVE, ipc_apply_handler, n);
+	ipc_server_on(d->rpc, IPC_SNAPSHOT_READ, ipc_apply_handler, n);
 
 	ev_timer_init(&n->tick_w, tick_cb, NODE_TICK_S, NODE_TICK_S);
 	n->tick_w.data = n;
@@ -2307,6 +2495,7 @@ node_init(struct daemon *d, struct errbuf *eb)
 	d->priv = n;
 	return 0;
 fail:
+	exports_close(n->exp);
 	ipc_pub_close(n->pub);
 	transport_close(n->tr);
 	raft_free(n->raft);
@@ -2371,6 +2560,7 @@ node_close(struct daemon *d)
 	ipc_client_close(n->gossipd);
 	if (n->in_fd >= 0)
 		close(n->in_fd);
+	exports_close(n->exp);
 	raft_free(n->raft);
 	saver_close(&n->saver);
 	store_close(n->st);

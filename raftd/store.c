@@ -2318,6 +2318,64 @@ out_kept:
 	return r;
 }
 
+int
+store_state_file_prepare(struct store *s, const char *path, uint64_t applied,
+    const char *table, const void *key, size_t klen, const void *val,
+    size_t vlen, struct errbuf *eb)
+{
+	char name[TABLE_PREFIX_LEN + STORE_TABLE_NAME_MAX + 1];
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi meta, dbi;
+	MDB_val k, v;
+	uint64_t was = 0;
+	uint8_t buf[8];
+	int rc, r;
+
+	if (!table_name_ok(table))
+		return errbuf_set(eb, -EINVAL, "bad table name");
+	if ((r = snapshot_check(s, path, &was, eb)) < 0)
+		return r;
+	/* NOLOCK: the file is ours alone until it is swapped in */
+	if ((r = env_open(&env, path, MDB_NOSUBDIR | MDB_NOLOCK, s->state_map,
+		 s->max_tables + 2, 0, eb)) < 0)
+		return r;
+	if ((rc = mdb_txn_begin(env, NULL, 0, &txn)) != 0) {
+		r = env_fail(eb, env, path, "prepare", rc);
+		mdb_env_close(env);
+		return r;
+	}
+	snprintf(name, sizeof(name), "%s%s", TABLE_PREFIX, table);
+	be64_set(buf, applied);
+	k.mv_size = 7;
+	k.mv_data = (void *)"applied";
+	v.mv_size = sizeof(buf);
+	v.mv_data = buf;
+	if ((rc = mdb_dbi_open(txn, "meta", 0, &meta)) != 0 ||
+	    (rc = mdb_put(txn, meta, &k, &v, 0)) != 0 ||
+	    (rc = mdb_dbi_open(txn, name, MDB_CREATE, &dbi)) != 0) {
+		r = env_fail(eb, env, path, "prepare", rc);
+		mdb_txn_abort(txn);
+		mdb_env_close(env);
+		return r;
+	}
+	k.mv_size = klen;
+	k.mv_data = (void *)(uintptr_t)key;
+	v.mv_size = vlen;
+	v.mv_data = (void *)(uintptr_t)val;
+	if ((rc = mdb_put(txn, dbi, &k, &v, 0)) != 0 ||
+	    (rc = mdb_txn_commit(txn)) != 0) {
+		if (rc != 0 && txn != NULL)
+			mdb_txn_abort(txn);
+		r = env_fail(eb, env, path, "prepare", rc);
+		mdb_env_close(env);
+		return r;
+	}
+	/* the commit synced it (no MDB_NOSYNC here) */
+	mdb_env_close(env);
+	return 0;
+}
+
 /* copy_file - copy src to a new file dst and fsync it. */
 static int
 copy_file(const char *src, const char *dst, struct errbuf *eb)

@@ -440,4 +440,15 @@ int store_state_snapshot(struct store *s, const char *path,
 int store_state_restore(struct store *s, const char *path,
     struct errbuf *eb);
 
+/*
+ * store_state_file_prepare - before store_state_restore() of a state file
+ * that did not come from this log (a restored user snapshot): check it as
+ * restore does, then set its applied index to applied and put one row
+ * (table, key -> val) into it, durably.  Returns 0, -EUCLEAN (not a state
+ * snapshot), or another error with eb.
+ */
+int store_state_file_prepare(struct store *s, const char *path,
+    uint64_t applied, const char *table, const void *key, size_t klen,
+    const void *val, size_t vlen, struct errbuf *eb);
+
 #endif

@@ -2,14 +2,14 @@
 # deps.sh check|install - the packages Cairn needs to build and test.
 # Debian/Ubuntu use apt-get; CentOS/RHEL/Fedora use dnf.
 set -e
-DEB_PKGS="build-essential pkg-config libev-dev libnanomsg-dev libyajl-dev liblmdb-dev \
+DEB_PKGS="build-essential pkg-config libev-dev libnanomsg-dev libyajl-dev liblmdb-dev zlib1g-dev \
 libssl-dev libsystemd-dev libcmocka-dev libhttp-parser-dev libcurl4-openssl-dev clang python3 python3-consul curl dnsutils iproute2 procps systemd \
 nftables iptables iputils-ping netcat-openbsd faketime openssl"
-RPM_PKGS="gcc make pkgconf-pkg-config libev-devel nanomsg-devel yajl-devel lmdb-devel \
+RPM_PKGS="gcc make pkgconf-pkg-config libev-devel nanomsg-devel yajl-devel lmdb-devel zlib-devel \
 openssl-devel systemd-devel libcmocka-devel http-parser-devel libcurl-devel clang compiler-rt python3 curl bind-utils iproute procps-ng systemd openssl"
 
 check() {
-	for p in yajl nanomsg lmdb libsystemd openssl cmocka libcurl; do
+	for p in yajl nanomsg lmdb libsystemd openssl zlib cmocka libcurl; do
 		pkg-config --exists "$p" || { echo "missing: $p (pkg-config)"; return 1; }
 	done
 	[ -f /usr/include/ev.h ] || { echo "missing: libev"; return 1; }
