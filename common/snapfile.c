@@ -395,7 +395,31 @@ snapr_next(struct snap_reader *r, char *name, size_t namelen,
 		for (i = 0; i < sizeof(h) && h[i] == 0; i++)
 			;
 		if (i == sizeof(h)) {
-			r->at_end = true; /* the end-of-archive block */
+			/* the end-of-archive block: the rest must be zeros
+			 * up to gzip's end, whose CRC and length inflate
+			 * checks there, with nothing after it */
+			r->at_end = true;
+			while (!r->zend) {
+				r->z.next_out = r->scratch;
+				r->z.avail_out = sizeof(r->scratch);
+				e = inflate(&r->z, Z_NO_FLUSH);
+				if (e == Z_STREAM_END)
+					r->zend = true;
+				else if (e != Z_OK)
+					return errbuf_set(eb, -EBADMSG,
+					    "snapshot archive is truncated or "
+					    "not valid gzip at its end");
+				for (i = 0; i < sizeof(r->scratch) -
+						    r->z.avail_out;
+				     i++)
+					if (r->scratch[i] != 0)
+						return errbuf_set(eb, -EBADMSG,
+						    "snapshot archive: data "
+						    "after its end");
+			}
+			if (r->z.avail_in != 0)
+				return errbuf_set(eb, -EBADMSG,
+				    "snapshot archive: data after its end");
 			return 0;
 		}
 		if (++r->members > SNAP_MAX_ENTRIES)

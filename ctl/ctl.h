@@ -25,6 +25,7 @@ int cmd_event(int argc, char **argv);
 int cmd_keygen(int argc, char **argv);
 int cmd_keyring(int argc, char **argv);
 int cmd_rtt(int argc, char **argv);
+int cmd_snapshot(int argc, char **argv);
 int cmd_lock(int argc, char **argv);
 int cmd_watch(int argc, char **argv);
 int cmd_kv(int argc, char **argv);

@@ -102,9 +102,9 @@ progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut,
 	struct ctl_http_meta *m = arg;
 
 	(void)dt;
-	(void)dn;
-	(void)ut;
-	(void)un;
+	if (m->on_progress != NULL)
+		m->on_progress((uint64_t)dn, (uint64_t)un, (uint64_t)ut,
+		    m->on_progress_arg);
 	if (m->cancel != NULL && *m->cancel) {
 		m->cancelled = true;
 		return 1;
@@ -165,7 +165,7 @@ ctl_http_do_meta(const struct ctl_http *h, const char *method,
 	if (m != NULL) {
 		curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, header);
 		curl_easy_setopt(c, CURLOPT_HEADERDATA, m);
-		if (m->cancel != NULL) {
+		if (m->cancel != NULL || m->on_progress != NULL) {
 			curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, progress);
 			curl_easy_setopt(c, CURLOPT_XFERINFODATA, m);
 			curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
@@ -173,7 +173,8 @@ ctl_http_do_meta(const struct ctl_http *h, const char *method,
 	}
 	if (body != NULL) {
 		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)n);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
+		    (curl_off_t)n);
 	}
 	if (h->token && *h->token) {
 		snprintf(tok, sizeof(tok), "X-Consul-Token: %s", h->token);

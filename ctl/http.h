@@ -40,6 +40,10 @@ struct ctl_http_meta {
 	/* a streamed body (monitor): each piece to on_data instead of out */
 	void (*on_data)(const char *p, size_t n, void *arg);
 	void *on_data_arg;
+	/* transfer progress, about once a second (snapshot save/restore) */
+	void (*on_progress)(uint64_t down, uint64_t up, uint64_t up_total,
+	    void *arg);
+	void *on_progress_arg;
 };
 
 /* ctl_http_do_meta - ctl_http_do for blocking queries and interruptible

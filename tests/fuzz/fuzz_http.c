@@ -27,7 +27,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct http_limits lim = {1024, 0};
+	struct http_limits lim = {
+	    .max_body = 1024, .max_restore_body = 4096, .max_conns_per_ip = 0};
 
 	if (size > 65536)
 		return 0;

@@ -9,6 +9,11 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
 
 #include "../../raftd/fsm.h"
 #include "buf.h"
@@ -745,6 +750,226 @@ test_catalog_services(void **state)
 	cdc_free(&ipc_catalog_reply_desc, &cat);
 }
 
+/* ------------------------------------------------------------ restore */
+
+/* an entry for c at index idx (data in b, freed by the caller) */
+static struct raft_entry
+entry_of(const struct ipc_raft_cmd *c, uint64_t idx, struct buf *b)
+{
+	struct raft_entry e;
+
+	fsm_encode_cmd(c, b);
+	memset(&e, 0, sizeof(e));
+	e.term = 1;
+	e.index = idx;
+	e.type = RAFT_ENTRY_COMMAND;
+	e.data = b->data;
+	e.len = b->len;
+	return e;
+}
+
+/* read_file - the whole file into b */
+static void
+read_file(const char *path, struct buf *b)
+{
+	char chunk[65536];
+	ssize_t k;
+	int fd = open(path, O_RDONLY);
+
+	assert_true(fd >= 0);
+	while ((k = read(fd, chunk, sizeof(chunk))) > 0)
+		buf_put(b, chunk, (size_t)k);
+	close(fd);
+}
+
+/* other_state - a state file from another "cluster" whose rows carry
+ * indexes far past this log (up to 1000): keys a, b and a session */
+static void
+other_state(const char *path)
+{
+	char odir[64], cmd[128];
+	struct store *o;
+	struct errbuf eb;
+	struct raft_entry e;
+	struct ipc_raft_cmd c;
+	struct ipc_raft_result res;
+	struct buf b = BUF_INIT;
+	uint64_t applied;
+
+	snprintf(odir, sizeof(odir), "/tmp/cairn-fsmo.XXXXXX");
+	assert_non_null(mkdtemp(odir));
+	assert_int_equal(store_open(&o, odir, NULL, &eb), 0);
+	memset(&c, 0, sizeof(c));
+	c.op = RAFT_OP_KV_SET;
+	c.key = (char *)"a";
+	c.value.p = (uint8_t *)"old-a";
+	c.value.n = 5;
+	e = entry_of(&c, 998, &b);
+	assert_int_equal(fsm_apply(o, &e, 1, &res, NULL, &eb), 0);
+	cdc_free(&ipc_raft_result_desc, &res);
+	buf_reset(&b);
+	c.key = (char *)"b";
+	e = entry_of(&c, 1000, &b);
+	assert_int_equal(fsm_apply(o, &e, 1, &res, NULL, &eb), 0);
+	cdc_free(&ipc_raft_result_desc, &res);
+	buf_free(&b);
+	assert_int_equal(store_state_snapshot(o, path, &applied, &eb), 0);
+	assert_int_equal(applied, 1000);
+	store_close(o);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", odir);
+	assert_int_equal(system(cmd), 0);
+}
+
+/* stage_upload - RESTORE_CHUNK entries for file (in chunks of csz) as the
+ * next entries; returns the RESTORE command's entry data in rb */
+static struct raft_entry
+stage_upload(const struct buf *file, size_t csz, const char *id, bool bad,
+    struct buf *rb, uint8_t sha[32])
+{
+	struct ipc_raft_cmd c;
+	struct ipc_raft_result res;
+	size_t off;
+	unsigned len = 32;
+
+	EVP_Digest(file->data, file->len, sha, &len, EVP_sha256(), NULL);
+	for (off = 0; off < file->len; off += csz) {
+		memset(&c, 0, sizeof(c));
+		c.op = RAFT_OP_RESTORE_CHUNK;
+		c.key = (char *)id;
+		c.cas = off;
+		c.value.p = file->data + off;
+		c.value.n = file->len - off < csz ? file->len - off : csz;
+		res = apply_full(&c, NULL);
+		assert_true(res.ok);
+		cdc_free(&ipc_raft_result_desc, &res);
+	}
+	memset(&c, 0, sizeof(c));
+	c.op = RAFT_OP_RESTORE;
+	c.key = (char *)id;
+	c.cas = file->len;
+	if (bad)
+		sha[0] ^= 1;
+	c.value.p = sha;
+	c.value.n = 32;
+	return entry_of(&c, next_index++, rb);
+}
+
+static void
+test_restore(void **state)
+{
+	char path[128], staged[128];
+	struct buf file = BUF_INIT, rb = BUF_INIT;
+	struct ipc_kv_read_reply kr;
+	struct ipc_raft_result res;
+	struct fsm_effects fx;
+	struct raft_entry e;
+	struct errbuf eb;
+	uint8_t sha[32];
+	bool all = false;
+	size_t i;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/other.mdb", dir);
+	snprintf(staged, sizeof(staged), "%s/restore.mdb", dir);
+	other_state(path);
+	read_file(path, &file);
+	res = apply(RAFT_OP_KV_SET, "mine", "x", 0, 0, 0);
+	cdc_free(&ipc_raft_result_desc, &res);
+
+	/* a RESTORE whose chunks do not match: nothing is swapped, the
+	 * entry fails, the staged chunks are dropped */
+	e = stage_upload(&file, 7000, "r1", true, &rb, sha);
+	assert_int_equal(fsm_entry_op(&e), RAFT_OP_RESTORE);
+	assert_int_equal(fsm_restore_stage(st, &e, staged, &eb), 0);
+	assert_int_equal(fsm_apply(st, &e, 1, &res, NULL, &eb), 0);
+	assert_false(res.ok);
+	assert_int_equal(res.err, RAFT_ERR_RESTORE);
+	cdc_free(&ipc_raft_result_desc, &res);
+	buf_reset(&rb);
+	memset(&kr, 0, sizeof(kr));
+	assert_int_equal(fsm_kv_read(st, "mine", 0, 0, &kr, &eb), 0);
+	assert_int_equal(kr.rows.n, 1);
+	cdc_free(&ipc_kv_read_reply_desc, &kr);
+
+	/* a whole upload: swapped in, then a "crash" before the entry is
+	 * applied; staging again finds it done, the apply finishes it */
+	e = stage_upload(&file, 7000, "r2", false, &rb, sha);
+	assert_int_equal(fsm_restore_stage(st, &e, staged, &eb), 1);
+	{
+		/* the log a node would have: a snapshot before the entry,
+		 * then the entry (store_open checks they agree) */
+		struct store_snapshot ss = {e.index - 1, 1, NULL, 0};
+		struct store_batch sb;
+
+		memset(&sb, 0, sizeof(sb));
+		sb.set_hard_state = true;
+		sb.term = 1;
+		sb.vote = RAFT_NONE;
+		sb.snapshot = &ss;
+		sb.truncate_from = 1;
+		assert_int_equal(store_save(st, &sb, &eb), 0);
+		memset(&sb, 0, sizeof(sb));
+		sb.truncate_from = e.index;
+		sb.entries = &e;
+		sb.n_entries = 1;
+		assert_int_equal(store_save(st, &sb, &eb), 0);
+	}
+	store_close(st);
+	assert_int_equal(store_open(&st, dir, NULL, &eb), 0);
+	assert_int_equal(fsm_restore_stage(st, &e, staged, &eb), 0);
+	memset(&fx, 0, sizeof(fx));
+	assert_int_equal(fsm_apply(st, &e, 1, &res, &fx, &eb), 0);
+	assert_true(res.ok);
+	assert_int_equal(res.index, e.index);
+	cdc_free(&ipc_raft_result_desc, &res);
+	for (i = 0; i < fx.nchanges; i++)
+		if (strcmp(fx.changes[i].table, FSM_TABLE_ALL) == 0)
+			all = true;
+	assert_true(all);
+	fsm_effects_free(&fx);
+
+	/* the other cluster's rows, their indexes clamped to the restore's,
+	 * and the kv index there too; this log's own key is gone */
+	memset(&kr, 0, sizeof(kr));
+	assert_int_equal(fsm_kv_read(st, "", 1, 0, &kr, &eb), 0);
+	assert_int_equal(kr.rows.n, 2);
+	for (i = 0; i < kr.rows.n; i++) {
+		const struct ipc_kv_row *row =
+		    (const struct ipc_kv_row *)kr.rows.v + i;
+
+		assert_true(row->modify_index <= e.index);
+		assert_true(row->create_index <= e.index);
+		assert_memory_equal(row->value.p, "old-a", 5);
+	}
+	assert_int_equal(kr.index, e.index);
+	cdc_free(&ipc_kv_read_reply_desc, &kr);
+	/* and writes go on from there */
+	next_index = e.index + 1;
+	res = apply(RAFT_OP_KV_SET, "new", "y", 0, 0, 0);
+	assert_true(res.ok);
+	cdc_free(&ipc_raft_result_desc, &res);
+	memset(&kr, 0, sizeof(kr));
+	assert_int_equal(fsm_kv_read(st, "new", 0, 0, &kr, &eb), 0);
+	assert_int_equal(kr.index, e.index + 1);
+	cdc_free(&ipc_kv_read_reply_desc, &kr);
+
+	/* a "state" that is not one: refused on every server alike */
+	buf_reset(&rb);
+	buf_reset(&file);
+	buf_put(&file, "this is not an LMDB file at all", 31);
+	e = stage_upload(&file, 10, "r3", false, &rb, sha);
+	assert_int_equal(fsm_restore_stage(st, &e, staged, &eb), 0);
+	assert_int_equal(fsm_apply(st, &e, 1, &res, NULL, &eb), 0);
+	assert_int_equal(res.err, RAFT_ERR_RESTORE);
+	cdc_free(&ipc_raft_result_desc, &res);
+	memset(&kr, 0, sizeof(kr));
+	assert_int_equal(fsm_kv_read(st, "new", 0, 0, &kr, &eb), 0);
+	assert_int_equal(kr.rows.n, 1);
+	cdc_free(&ipc_kv_read_reply_desc, &kr);
+	buf_free(&rb);
+	buf_free(&file);
+}
+
 int
 main(void)
 {
@@ -766,6 +991,7 @@ main(void)
 		teardown),
 	    cmocka_unit_test_setup_teardown(test_catalog_services, setup,
 		teardown),
+	    cmocka_unit_test_setup_teardown(test_restore, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
