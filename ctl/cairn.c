@@ -39,6 +39,8 @@ static const struct ctl_cmd cmds[] = {
 	0},
     {"rtt", cmd_rtt, "Estimates network round trip time between nodes", 0},
     {"services", cmd_services, "Interacts with services", 0},
+    {"snapshot", cmd_snapshot, "Saves, restores and inspects snapshots of "
+     "the servers' state", 0},
     {"validate", cmd_validate, "Validates config files and directories",
      0},
     {"version", cmd_version, "Prints the Cairn version", 0},
