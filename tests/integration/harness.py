@@ -6,6 +6,7 @@ harness binds; no sleeps), bound every wait, and stop only the processes
 they started, by PID.  Each test prints "PASS name" or "FAIL name"; the
 runner (tests/run.sh) counts them.
 """
+import json
 import os
 import shutil
 import signal
@@ -212,6 +213,83 @@ class TmpDir:
 
     def cleanup(self):
         shutil.rmtree(self.path, ignore_errors=True)
+
+
+class ClusterAgent:
+    """A whole agent (`cairn agent`) on its own loopback address with
+    Consul's default ports, ready once it notified READY=1."""
+
+    def __init__(self, tmp, name, ip, args):
+        self.name, self.ip = name, ip
+        self.dir = os.path.join(tmp.path, name)
+        os.makedirs(self.dir, exist_ok=True)
+        self.args = [binary("cairn"), "agent", "-data-dir",
+                     os.path.join(self.dir, "data"), "-node", name,
+                     "-bind", ip, "-client", ip] + args
+        self.n = Notify(self.dir)
+        self.p = Proc(self.args, self.dir, name, env={"NOTIFY_SOCKET": self.n.path})
+        self.n.wait("READY=1", 30)
+
+    def http(self):
+        return "-http-addr=%s:8500" % self.ip
+
+    def curl(self, path, method="GET", data=None):
+        args = ["curl", "-s", "-S", "-X", method, "--max-time", "20",
+                "-w", "\n%{http_code}"]
+        if data is not None:
+            args += ["--data-binary", "@-"]
+        args.append("http://%s:8500%s" % (self.ip, path))
+        r = subprocess.run(args, input=data, capture_output=True, timeout=30)
+        body, _, code = r.stdout.decode(errors="replace").rpartition("\n")
+        return int(code or 0), body
+
+    def stop(self):
+        if self.p is not None:
+            self.p.stop()
+        self.n.close()
+
+
+def members(agent):
+    st, body = agent.curl("/v1/agent/members")
+    if st != 200:
+        return {}
+    return {m["Name"]: m["Status"] for m in json.loads(body)}
+
+
+def leader(agent):
+    st, body = agent.curl("/v1/status/leader")
+    return st == 200 and body not in ('""', "") and json.loads(body)
+
+
+def seed_cluster(tmp, ips, extra=()):
+    """The walkthrough on ips[0..3]: server1 -bootstrap, server2/3
+    -server, agent1 joined; returns the four agents once the client sees a
+    leader, Raft has 3 peers and the catalog 4 nodes."""
+    agents = []
+    extra = list(extra)
+    try:
+        agents.append(ClusterAgent(tmp, "server1", ips[0], ["-server", "-bootstrap"] + extra))
+        agents.append(ClusterAgent(tmp, "server2", ips[1], ["-server"] + extra))
+        agents.append(ClusterAgent(tmp, "server3", ips[2], ["-server"] + extra))
+        agents.append(ClusterAgent(tmp, "agent1", ips[3], extra))
+        for a in agents[1:]:
+            r = cairn("join", a.http(), ips[0])
+            assert r.returncode == 0, (r.stdout, r.stderr)
+            assert "Successfully joined cluster by contacting 1 nodes." in r.stdout, r.stdout
+        wait_for(lambda: all(len([s for s in members(a).values() if s == 1]) == 4
+                             for a in agents), 20, "4 alive members everywhere")
+        wait_for(lambda: leader(agents[3]), 20, "a leader seen by the client")
+        # the leader adds the joined servers to Raft
+        wait_for(lambda: len(json.loads(agents[3].curl("/v1/status/peers")[1])) == 3,
+                 30, "3 Raft peers")
+        # and registers every node with serfHealth
+        wait_for(lambda: len(json.loads(agents[0].curl("/v1/catalog/nodes")[1])) == 4,
+                 20, "4 catalog nodes")
+        return agents
+    except Exception:
+        for a in agents:
+            a.stop()
+        raise
 
 
 def main():
