@@ -102,10 +102,12 @@ deps-check:
 
 # --- tests -----------------------------------------------------------------
 .PHONY: test unit check build-all
+# the three builds compile in parallel (JOBS: the machine's cores)
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 test: deps-check
-	$(Q)$(MAKE) --no-print-directory all
-	$(Q)$(MAKE) --no-print-directory SAN=1 all
-	$(Q)$(MAKE) --no-print-directory fuzz
+	$(Q)$(MAKE) --no-print-directory -j$(JOBS) all
+	$(Q)$(MAKE) --no-print-directory -j$(JOBS) SAN=1 all
+	$(Q)$(MAKE) --no-print-directory -j$(JOBS) fuzz
 	$(Q)sh tests/run.sh build build-san
 
 check: test

@@ -85,19 +85,21 @@ run_integration() {
 		*san*) soak=10 ;;
 		*) soak=30 ;;
 		esac
+		t0=$(date +%s)
 		GOSSIP_LOSS_SECONDS=${GOSSIP_LOSS_SECONDS:-$soak} \
 		CAIRN_BUILD="$top/$b" timeout 900 python3 "$t" >"$out" 2>&1
 		rc=$?
+		secs=$(($(date +%s) - t0))
 		p=$(grep -c '^PASS ' "$out")
 		f=$(grep -c '^FAIL ' "$out")
 		if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
 		passed=$((passed + p))
 		if [ "$f" -gt 0 ]; then
 			note_fail "$f" "$name (see $out)"
-			echo "FAIL $name: $p passed, $f failed"
+			echo "FAIL $name: $p passed, $f failed (${secs}s)"
 			grep -E '^(FAIL|  )' "$out" | head -n 30
 		else
-			echo "ok   $name: $p passed"
+			echo "ok   $name: $p passed (${secs}s)"
 		fi
 	done
 }
