@@ -405,6 +405,29 @@ extern const struct cdc_msg_desc ipc_snapshot_req_desc;
 CDC_STRUCT(ipc_snapshot_reply, IPC_SNAPSHOT_REPLY)
 extern const struct cdc_msg_desc ipc_snapshot_reply_desc;
 
+/* IPC_DC_FORWARD: a request of `type` (body: encoded as that type's
+ * request) to be served in datacenter dc; the reply carries the type's
+ * reply, encoded.  A client agent's raftd passes it to a server of its
+ * own datacenter, which serves it (dc is its own) or forwards it to a
+ * server of dc found through the WAN pool.  Errors: -EHOSTUNREACH "No
+ * path to datacenter" (unknown) or "Remote DC has no server currently
+ * reachable". */
+#define IPC_DC_REQ(F, S)                                                       \
+	F(S, 1, STR, char *, dc, NULL)                                         \
+	F(S, 2, U32, uint32_t, type, NULL)                                     \
+	F(S, 3, BYTES, struct cdc_bytes, body, NULL)
+CDC_STRUCT(ipc_dc_req, IPC_DC_REQ)
+extern const struct cdc_msg_desc ipc_dc_req_desc;
+
+#define IPC_DC_REPLY(F, S) F(S, 1, BYTES, struct cdc_bytes, body, NULL)
+CDC_STRUCT(ipc_dc_reply, IPC_DC_REPLY)
+extern const struct cdc_msg_desc ipc_dc_reply_desc;
+
+/* IPC_DC_LIST reply: every known datacenter, nearest first */
+#define IPC_DC_LIST(F, S) F(S, 1, STRLIST, struct cdc_strlist, names, NULL)
+CDC_STRUCT(ipc_dc_list, IPC_DC_LIST)
+extern const struct cdc_msg_desc ipc_dc_list_desc;
+
 /* IPC_RAFT_REMOVE_PEER: operator raft remove-peer, by id or address */
 #define IPC_RAFT_REMOVE(F, S)                                                  \
 	F(S, 1, U64, uint64_t, id, NULL)                                       \
@@ -564,6 +587,10 @@ extern const struct cdc_msg_desc ipc_log_line_desc;
 	    "raftd: write a snapshot archive (reply: name, server, size)")    \
 	X(IPC_SNAPSHOT_READ, 0x010b, ipc_snapshot_req, ipc_snapshot_reply,    \
 	    "raftd: a chunk of a snapshot archive (name, server, offset)")    \
+	X(IPC_DC_FORWARD, 0x010c, ipc_dc_req, ipc_dc_reply,                   \
+	    "raftd: serve a request in another datacenter (dc, type, body)")  \
+	X(IPC_DC_LIST, 0x010d, ipc_empty, ipc_dc_list,                        \
+	    "raftd: the known datacenters, nearest first")                    \
 	X(IPC_SESSION_READ, 0x0105, ipc_session_read,                         \
 	    ipc_session_read_reply,                                            \
 	    "raftd: read sessions (one, a node's, all) with a mode")           \

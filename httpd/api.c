@@ -141,6 +141,73 @@ unpark(struct call *c)
 	c->next = c->prev = NULL;
 }
 
+bool
+api_remote_dc(const struct api *a, const struct http_req *req)
+{
+	const char *dc = req != NULL ? http_query(req, "dc") : NULL;
+
+	return dc != NULL && *dc != '\0' && strcmp(dc, a->datacenter) != 0;
+}
+
+struct dc_call {
+	ipc_reply_fn cb;
+	void *arg;
+	uint16_t type;
+};
+
+static void
+dc_done(int status, void *body, const char *errmsg, void *arg)
+{
+	struct dc_call *d = arg;
+	const struct ipc_type_info *ti = ipc_type_lookup(d->type);
+	struct ipc_dc_reply *w = body;
+	struct errbuf eb;
+	void *inner;
+
+	if (status < 0) {
+		d->cb(status, NULL, errmsg, d->arg);
+		free(d);
+		return;
+	}
+	inner = xcalloc(1, ti->rep->size);
+	if (cdc_decode(ti->rep, w->body.p, w->body.n, inner, &eb) < 0)
+		d->cb(-EBADMSG, NULL, "bad reply from the remote datacenter",
+		    d->arg);
+	else
+		d->cb(0, inner, NULL, d->arg);
+	cdc_free(ti->rep, inner);
+	free(inner);
+	free(d);
+}
+
+int
+api_raftd(struct api *a, struct http_req *req, uint16_t type,
+    const void *body, int timeout_ms, ipc_reply_fn cb, void *arg)
+{
+	const struct ipc_type_info *ti = ipc_type_lookup(type);
+	struct ipc_dc_req q;
+	struct dc_call *d;
+	struct buf b = BUF_INIT;
+	int r;
+
+	if (!api_remote_dc(a, req) || ti == NULL)
+		return ipc_call(a->raftd, type, body, timeout_ms, cb, arg);
+	if (body != NULL)
+		cdc_encode(&b, ti->req, body);
+	memset(&q, 0, sizeof(q));
+	q.dc = (char *)http_query(req, "dc");
+	q.type = type;
+	q.body.p = b.data;
+	q.body.n = b.len;
+	d = xcalloc(1, sizeof(*d));
+	d->cb = cb;
+	d->arg = arg;
+	d->type = type;
+	r = ipc_call(a->raftd, IPC_DC_FORWARD, &q, timeout_ms, dc_done, d);
+	buf_free(&b);
+	return r;
+}
+
 struct call *
 call_new(struct api *a, struct http_req *req)
 {
@@ -158,6 +225,7 @@ call_free(struct call *c)
 	if (c->blocking) {
 		unpark(c);
 		ev_timer_stop(c->api->loop, &c->wait_w);
+		ev_timer_stop(c->api->loop, &c->poll_w);
 	}
 	free(c->key);
 	free(c->separator);
@@ -173,8 +241,27 @@ call_free(struct call *c)
 void
 call_issue(struct call *c)
 {
-	ipc_call(c->gossip ? c->api->gossipd : c->api->raftd, c->rtype, c->rq,
-	    IPC_TIMEOUT_MS, c->done, c);
+	if (c->gossip)
+		ipc_call(c->api->gossipd, c->rtype, c->rq, IPC_TIMEOUT_MS,
+		    c->done, c);
+	else
+		api_raftd(c->api, c->req, c->rtype, c->rq, IPC_TIMEOUT_MS,
+		    c->done, c);
+}
+
+/* poll_cb - a blocked query on another datacenter reads again: its
+ * changes are not announced here */
+static void
+poll_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct call *c = w->data;
+
+	(void)loop;
+	(void)revents;
+	if (c->prev != NULL || c->api->blocked == c) {
+		unpark(c);
+		call_issue(c);
+	}
 }
 
 bool
@@ -189,6 +276,12 @@ call_park(struct call *c, uint64_t index)
 	if (a->blocked)
 		a->blocked->prev = c;
 	a->blocked = c;
+	if (api_remote_dc(a, c->req)) {
+		ev_timer_stop(a->loop, &c->poll_w);
+		ev_timer_init(&c->poll_w, poll_cb, API_REMOTE_POLL_S, 0);
+		c->poll_w.data = c;
+		ev_timer_start(a->loop, &c->poll_w);
+	}
 	return true;
 }
 
@@ -214,7 +307,10 @@ respond_ipc_error(struct http_req *req, int status, const char *msg)
 {
 	char text[512];
 
-	if (status == -EAGAIN || status == -ETIMEDOUT)
+	if (status == -EHOSTUNREACH)
+		snprintf(text, sizeof(text), "%s",
+		    msg ? msg : "No path to datacenter");
+	else if (status == -EAGAIN || status == -ETIMEDOUT)
 		snprintf(text, sizeof(text), "%s",
 		    msg && strstr(msg, "leader") ? "No cluster leader"
 						 : (msg ? msg : "unavailable"));
@@ -599,7 +695,7 @@ kv(struct api *a, struct http_req *req, const char *key)
 	cmd.value.n = del ? 0 : req->body.len;
 	cmd.client_id = a->client_id;
 	cmd.seq = ++a->seq;
-	ipc_call(a->raftd, IPC_RAFT_APPLY, &cmd, IPC_TIMEOUT_MS, kv_write_done,
+	api_raftd(a, req, IPC_RAFT_APPLY, &cmd, IPC_TIMEOUT_MS, kv_write_done,
 	    c);
 }
 
@@ -690,7 +786,7 @@ status(struct api *a, struct http_req *req, int kind)
 		return;
 	c = call_new(a, req);
 	c->kind = kind;
-	ipc_call(a->raftd, IPC_RAFT_CLUSTER_STATE, NULL, IPC_TIMEOUT_MS,
+	api_raftd(a, req, IPC_RAFT_CLUSTER_STATE, NULL, IPC_TIMEOUT_MS,
 	    status_done, c);
 }
 
@@ -739,7 +835,7 @@ remove_peer(struct api *a, struct http_req *req)
 		q.address = (char *)addr;
 	}
 	c = call_new(a, req);
-	ipc_call(a->raftd, IPC_RAFT_REMOVE_PEER, &q, IPC_TIMEOUT_MS,
+	api_raftd(a, req, IPC_RAFT_REMOVE_PEER, &q, IPC_TIMEOUT_MS,
 	    remove_done, c);
 }
 
@@ -753,11 +849,8 @@ handle(struct http_req *req, void *arg)
 
 	(*a->c_requests)++;
 	dc = http_query(req, "dc");
-	if (dc != NULL && *dc != '\0' && strcmp(dc, a->datacenter) != 0 &&
-	    strncmp(req->path, "/v1/", 4) == 0) {
-		/* federation comes with WAN gossip; until then no other DC is
-		 * reachable */
-		http_respond_text(req, 500, "No path to datacenter");
+	if (dc != NULL && strlen(dc) > 63) {
+		http_respond_text(req, 400, "Invalid datacenter");
 		return;
 	}
 	if (strcmp(req->path, "/") == 0) {

@@ -815,7 +815,7 @@ catalog_write(struct api *a, struct http_req *req, bool reg)
 		cmd.key = rb.node;
 		cmd.csvc.id = rb.service_id;
 		cmd.ccheck.check_id = rb.check_id;
-		ipc_call(a->raftd, IPC_RAFT_APPLY, &cmd, API_IPC_TIMEOUT_MS,
+		api_raftd(a, req, IPC_RAFT_APPLY, &cmd, API_IPC_TIMEOUT_MS,
 		    reg_done, c);
 		goto out;
 	}
@@ -873,7 +873,7 @@ catalog_write(struct api *a, struct http_req *req, bool reg)
 			goto out_cmd;
 		}
 	}
-	ipc_call(a->raftd, IPC_RAFT_APPLY, &cmd, API_IPC_TIMEOUT_MS, reg_done,
+	api_raftd(a, req, IPC_RAFT_APPLY, &cmd, API_IPC_TIMEOUT_MS, reg_done,
 	    c);
 out_cmd:
 	kv_list_free(&cmd.cnode.meta);
@@ -883,6 +883,34 @@ out_cmd:
 out:
 	jd_free(reg_fields, &rb);
 	yajl_tree_free(tree);
+}
+
+/* dcs_done - /v1/catalog/datacenters: nearest first */
+static void
+dcs_done(int status, void *body, const char *errmsg, void *arg)
+{
+	struct call *c = arg;
+	struct ipc_dc_list *l = body;
+	struct jw w;
+	size_t i, len;
+	char *js;
+
+	if (status < 0) {
+		respond_ipc_error(c->req, status, errmsg);
+		call_free(c);
+		return;
+	}
+	jw_init(&w, c->pretty);
+	jw_arr_open(&w);
+	for (i = 0; i < l->names.n; i++)
+		jw_str(&w, l->names.v[i]);
+	if (l->names.n == 0)
+		jw_str(&w, c->api->datacenter);
+	jw_arr_close(&w);
+	js = jw_finish(&w, &len);
+	http_respond(c->req, 200, "application/json", js, len, NULL);
+	free(js);
+	call_free(c);
 }
 
 void
@@ -901,20 +929,12 @@ api_catalog(struct api *a, struct http_req *req, const char *rest)
 	} else if (strcmp(rest, "deregister") == 0) {
 		catalog_write(a, req, false);
 	} else if (strcmp(rest, "datacenters") == 0) {
-		struct jw w;
-		size_t len;
-		char *js;
-
 		if (!method_ok(req, "GET"))
 			return;
-		/* federation (issue 9) adds the WAN's datacenters */
-		jw_init(&w, http_query_has(req, "pretty"));
-		jw_arr_open(&w);
-		jw_str(&w, a->datacenter);
-		jw_arr_close(&w);
-		js = jw_finish(&w, &len);
-		http_respond(req, 200, "application/json", js, len, NULL);
-		free(js);
+		/* the servers know the WAN pool: ours (a client's goes to
+		 * one of its servers) */
+		ipc_call(a->raftd, IPC_DC_LIST, NULL, API_IPC_TIMEOUT_MS,
+		    dcs_done, call_new(a, req));
 	} else {
 		http_respond(req, 404, NULL, "", 0, NULL);
 	}

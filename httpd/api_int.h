@@ -15,6 +15,7 @@
 #include "json.h"
 
 #define API_IPC_TIMEOUT_MS 30000
+#define API_REMOTE_POLL_S 1.0 /* blocked queries on another datacenter */
 /* the largest snapshot archive PUT /v1/snapshot takes (held in memory
  * while its state goes through the log) */
 #define API_MAX_RESTORE_BYTES ((size_t)1 << 30)
@@ -68,8 +69,19 @@ struct call {
 	uint64_t index;
 	bool blocking, expired;
 	ev_timer wait_w;
+	/* another datacenter's changes wake nothing here: re-read it */
+	ev_timer poll_w;
 	struct call *next, *prev;
 };
+
+/* api_raftd - ipc_call to raftd for req: served in req's datacenter
+ * (?dc=): another datacenter's request goes as IPC_DC_FORWARD and cb gets
+ * the inner reply, decoded, as if it had been local.  req may be NULL
+ * (this datacenter). */
+int api_raftd(struct api *a, struct http_req *req, uint16_t type,
+    const void *body, int timeout_ms, ipc_reply_fn cb, void *arg);
+/* api_remote_dc - req names another datacenter than ours */
+bool api_remote_dc(const struct api *a, const struct http_req *req);
 
 struct call *call_new(struct api *a, struct http_req *req);
 void call_free(struct call *c);

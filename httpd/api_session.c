@@ -325,7 +325,7 @@ create(struct api *a, struct http_req *req)
 	cmd.op = RAFT_OP_SESSION_CREATE;
 	cmd.client_id = a->client_id;
 	cmd.seq = ++a->seq;
-	ipc_call(a->raftd, IPC_RAFT_APPLY, &cmd, API_IPC_TIMEOUT_MS,
+	api_raftd(a, req, IPC_RAFT_APPLY, &cmd, API_IPC_TIMEOUT_MS,
 	    create_done, c);
 	for (i = 0; i < s->node_checks.n; i++)
 		free(s->node_checks.v[i]);
@@ -378,7 +378,7 @@ destroy(struct api *a, struct http_req *req, const char *id)
 	cmd.session = c->arg;
 	cmd.client_id = a->client_id;
 	cmd.seq = ++a->seq;
-	ipc_call(a->raftd, IPC_RAFT_APPLY, &cmd, API_IPC_TIMEOUT_MS,
+	api_raftd(a, req, IPC_RAFT_APPLY, &cmd, API_IPC_TIMEOUT_MS,
 	    destroy_done, c);
 }
 

@@ -121,7 +121,7 @@ read_next(struct snap_call *s)
 	q.name = s->name;
 	q.server = s->server;
 	q.offset = s->off;
-	ipc_call(s->a->raftd, IPC_SNAPSHOT_READ, &q, API_IPC_TIMEOUT_MS,
+	api_raftd(s->a, s->req, IPC_SNAPSHOT_READ, &q, API_IPC_TIMEOUT_MS,
 	    read_done, s);
 }
 
@@ -167,7 +167,7 @@ save(struct api *a, struct http_req *req)
 	s->wait_w.data = s;
 	memset(&q, 0, sizeof(q));
 	q.mode = (uint32_t)mode;
-	ipc_call(a->raftd, IPC_SNAPSHOT_SAVE, &q, API_IPC_TIMEOUT_MS,
+	api_raftd(a, req, IPC_SNAPSHOT_SAVE, &q, API_IPC_TIMEOUT_MS,
 	    save_done, s);
 }
 
@@ -261,7 +261,7 @@ propose_next(struct snap_call *s)
 		cmd.value.p = s->sha;
 		cmd.value.n = sizeof(s->sha);
 	}
-	ipc_call(s->a->raftd, IPC_RAFT_APPLY, &cmd, API_IPC_TIMEOUT_MS,
+	api_raftd(s->a, s->req, IPC_RAFT_APPLY, &cmd, API_IPC_TIMEOUT_MS,
 	    chunk_done, s);
 }
 

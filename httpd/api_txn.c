@@ -216,7 +216,7 @@ api_txn(struct api *a, struct http_req *req)
 		q.ops.v = ops;
 		q.ops.n = list.n;
 		c = call_new(a, req);
-		ipc_call(a->raftd, IPC_TXN_READ, &q, API_IPC_TIMEOUT_MS,
+		api_raftd(a, req, IPC_TXN_READ, &q, API_IPC_TIMEOUT_MS,
 		    txn_done, c);
 		goto out;
 	}
@@ -227,7 +227,7 @@ api_txn(struct api *a, struct http_req *req)
 	cmd.client_id = a->client_id;
 	cmd.seq = ++a->seq;
 	c = call_new(a, req);
-	ipc_call(a->raftd, IPC_RAFT_APPLY, &cmd, API_IPC_TIMEOUT_MS, txn_done,
+	api_raftd(a, req, IPC_RAFT_APPLY, &cmd, API_IPC_TIMEOUT_MS, txn_done,
 	    c);
 out:
 	free(ops);

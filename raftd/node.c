@@ -34,11 +34,14 @@
 #include "sessions.h"
 #include "store.h"
 #include "transport.h"
+#include "wan.h"
 #include "xmalloc.h"
 
 #define WRITE_TIMEOUT_S 30.0
 #define FWD_TIMEOUT_S 30.0
 #define CLIENT_ATTEMPT_S 1.5 /* per server tried */
+#define DC_ATTEMPT_S 5.0     /* per server of another datacenter tried */
+#define DC_NAME_MAX 64
 #define STOP_TRANSFER_S 2.0
 #define SNAP_CHUNK (1024 * 1024) /* InstallSnapshot chunk */
 #define SNAP_HDR 32		  /* index, term, offset, total */
@@ -72,7 +75,12 @@ struct job {
 	unsigned attempts; /* J_FWD from a client: servers tried */
 	uint16_t type;
 	bool remote; /* forwarded by another server */
-	void *body;  /* decoded request; owned when remote, else req's */
+	void *body;  /* decoded request; owned when own_body, else req's */
+	bool own_body;
+	/* an IPC_DC_FORWARD unwrapped into its inner request (type, body):
+	 * answered wrapped; dc: the other datacenter it goes to, if any */
+	bool wrapped;
+	char dc[DC_NAME_MAX];
 	enum job_state state;
 	uint64_t index, term, ctx;
 	ev_tstamp deadline;
@@ -152,6 +160,8 @@ struct node {
 	/* snapshot archives for /v1/snapshot, and a restore's staging file */
 	struct exports *exp;
 	uint64_t exp_seq;
+	/* servers: routes to the other datacenters */
+	struct wan *wan;
 	char restore_path[PATH_MAX];
 };
 
@@ -184,7 +194,7 @@ job_free(struct job *j)
 		n->jobs = j->next;
 	if (j->next)
 		j->next->prev = j->prev;
-	if (j->remote && j->body != NULL) {
+	if (j->own_body && j->body != NULL) {
 		const struct ipc_type_info *ti = ipc_type_lookup(j->type);
 
 		cdc_free(ti->req, j->body);
@@ -196,11 +206,14 @@ job_free(struct job *j)
 /* FORWARD frame: dir (0 request, 1 reply), id u32, type u16, status i16,
  * hops u8, then the body */
 #define FWD_HDR 10
-#define FWD_MAX_HOPS 2 /* client -> server -> leader */
+/* client -> server -> (a server of another datacenter ->) leader */
+#define FWD_MAX_HOPS 3
 
+/* fwd_send - a FORWARD frame to peer: over this datacenter's transport,
+ * or dc's (another datacenter's servers) */
 static int
-fwd_send(struct node *n, uint64_t peer, uint8_t dir, uint32_t id,
-    uint16_t type, int16_t status, uint8_t hops,
+fwd_send(struct node *n, const char *dc, uint64_t peer, uint8_t dir,
+    uint32_t id, uint16_t type, int16_t status, uint8_t hops,
     const struct cdc_msg_desc *d, const void *body)
 {
 	struct buf b = BUF_INIT;
@@ -213,7 +226,13 @@ fwd_send(struct node *n, uint64_t peer, uint8_t dir, uint32_t id,
 	buf_put_u8(&b, hops);
 	if (d != NULL && body != NULL)
 		cdc_encode(&b, d, body);
-	r = transport_send(n->tr, peer, TRANSPORT_FORWARD, b.data, b.len);
+	if (dc != NULL && *dc != '\0')
+		r = n->wan != NULL ? wan_send(n->wan, dc, peer,
+					 TRANSPORT_FORWARD, b.data, b.len)
+				   : -ENOENT;
+	else
+		r = transport_send(n->tr, peer, TRANSPORT_FORWARD, b.data,
+		    b.len);
 	buf_free(&b);
 	return r;
 }
@@ -222,12 +241,26 @@ static void
 job_reply(struct job *j, const void *body)
 {
 	const struct ipc_type_info *ti = ipc_type_lookup(j->type);
+	struct ipc_dc_reply w;
+	struct buf b = BUF_INIT;
 
-	if (!j->remote)
+	if (j->wrapped) {
+		/* the requester asked through IPC_DC_FORWARD */
+		cdc_encode(&b, ti->rep, body);
+		w.body.p = b.data;
+		w.body.n = b.len;
+		if (!j->remote)
+			ipc_reply(j->req, &w);
+		else
+			fwd_send(j->n, NULL, j->peer, 1, j->fwd_id,
+			    IPC_DC_FORWARD, 0, 0, &ipc_dc_reply_desc, &w);
+		buf_free(&b);
+	} else if (!j->remote) {
 		ipc_reply(j->req, body);
-	else
-		fwd_send(j->n, j->peer, 1, j->fwd_id, j->type, 0, 0, ti->rep,
-		    body);
+	} else {
+		fwd_send(j->n, NULL, j->peer, 1, j->fwd_id, j->type, 0, 0,
+		    ti->rep, body);
+	}
 	j->req = NULL;
 	job_free(j);
 }
@@ -241,8 +274,9 @@ job_error(struct job *j, int status, const char *msg)
 		struct ipc_error e;
 
 		e.message = (char *)msg;
-		fwd_send(j->n, j->peer, 1, j->fwd_id, j->type, (int16_t)status,
-		    0, &ipc_error_desc, &e);
+		fwd_send(j->n, NULL, j->peer, 1, j->fwd_id,
+		    j->wrapped ? IPC_DC_FORWARD : j->type, (int16_t)status, 0,
+		    &ipc_error_desc, &e);
 	}
 	j->req = NULL;
 	job_free(j);
@@ -297,9 +331,39 @@ forward(struct job *j, uint64_t to)
 	j->deadline = ev_now(n->loop) +
 		      (n->raft == NULL ? CLIENT_ATTEMPT_S : FWD_TIMEOUT_S);
 	(*n->c_forwarded)++;
-	if (fwd_send(n, to, 0, j->out_id, j->type, 0,
+	if (fwd_send(n, NULL, to, 0, j->out_id, j->type, 0,
 		(uint8_t)(j->remote ? j->hops + 1 : 1), ti->req, j->body) < 0)
 		j->deadline = ev_now(n->loop); /* retry or fail at once */
+}
+
+/* forward_dc - send j to the next server of j->dc to try: the nearest by
+ * RTT first, then the others as attempts time out */
+static void
+forward_dc(struct job *j)
+{
+	struct node *n = j->n;
+	const struct ipc_type_info *ti = ipc_type_lookup(j->type);
+	uint64_t to;
+
+	if (n->wan == NULL || !wan_known(n->wan, j->dc)) {
+		job_error(j, -EHOSTUNREACH, "No path to datacenter");
+		return;
+	}
+	to = wan_pick(n->wan, j->dc, j->attempts, NULL);
+	if (to == 0) {
+		job_error(j, -EHOSTUNREACH,
+		    "Remote DC has no server currently reachable");
+		return;
+	}
+	j->state = J_FWD;
+	j->out_id = ++n->next_fwd;
+	j->out_to = to;
+	j->attempts++;
+	j->deadline = ev_now(n->loop) + DC_ATTEMPT_S;
+	(*n->c_forwarded)++;
+	if (fwd_send(n, j->dc, to, 0, j->out_id, j->type, 0,
+		(uint8_t)(j->remote ? j->hops + 1 : 1), ti->req, j->body) < 0)
+		j->deadline = ev_now(n->loop); /* the next one */
 }
 
 /* forward_to_leader - this server does not lead: pass j on */
@@ -316,6 +380,10 @@ fwd_expired(struct job *j)
 {
 	struct node *n = j->n;
 
+	if (j->dc[0] != '\0') {
+		forward_dc(j); /* the next server there, if any */
+		return;
+	}
 	if (n->raft == NULL && j->attempts < 2 * n->npeers) {
 		forward(j, server_for_client(n));
 		return;
@@ -336,6 +404,10 @@ fwd_reply(struct node *n, uint64_t from, uint32_t id, uint16_t type,
 			break;
 	if (j == NULL || ti == NULL || j->type != type)
 		return; /* late: already answered or expired */
+	if (j->dc[0] != '\0' && (status == -ETIMEDOUT || status == -ESHUTDOWN)) {
+		forward_dc(j); /* that server could not: the next one */
+		return;
+	}
 	if (status == -EAGAIN && n->raft == NULL &&
 	    j->attempts < 2 * n->npeers) {
 		/* that server knows no leader (yet): try another */
@@ -672,6 +744,100 @@ do_snapshot_read(struct job *j)
 	free(rep.data.p);
 }
 
+static void dispatch(struct job *j);
+
+/* dc_forwardable - request types served in another datacenter */
+static bool
+dc_forwardable(uint32_t type)
+{
+	switch (type) {
+	case IPC_RAFT_APPLY:
+	case IPC_KV_READ:
+	case IPC_SESSION_READ:
+	case IPC_SESSION_RENEW:
+	case IPC_CATALOG_READ:
+	case IPC_TXN_READ:
+	case IPC_RAFT_CLUSTER_STATE:
+	case IPC_RAFT_REMOVE_PEER:
+	case IPC_SNAPSHOT_SAVE:
+	case IPC_SNAPSHOT_READ:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* do_dc_forward - unwrap an IPC_DC_FORWARD: serve its request here (our
+ * datacenter) or send it to a server of the one it names */
+static void
+do_dc_forward(struct job *j)
+{
+	struct node *n = j->n;
+	struct ipc_dc_req *rq = j->body;
+	const struct ipc_type_info *ti;
+	char dc[DC_NAME_MAX];
+	struct errbuf eb;
+	uint16_t type;
+	void *inner;
+
+	if (rq->dc == NULL || *rq->dc == '\0' ||
+	    strlen(rq->dc) >= sizeof(dc) || !dc_forwardable(rq->type) ||
+	    (ti = ipc_type_lookup((uint16_t)rq->type)) == NULL) {
+		job_error(j, -EINVAL, "bad datacenter request");
+		return;
+	}
+	inner = xcalloc(1, ti->req->size);
+	if (cdc_decode(ti->req, rq->body.p, rq->body.n, inner, &eb) < 0) {
+		free(inner);
+		job_error(j, -EBADMSG, eb.msg);
+		return;
+	}
+	snprintf(dc, sizeof(dc), "%s", rq->dc);
+	type = (uint16_t)rq->type;
+	if (j->own_body) {
+		cdc_free(&ipc_dc_req_desc, j->body);
+		free(j->body);
+	}
+	j->body = inner;
+	j->own_body = true;
+	j->type = type;
+	j->wrapped = true;
+	if (strcmp(dc, n->d->conf.datacenter) == 0) {
+		dispatch(j);
+		return;
+	}
+	snprintf(j->dc, sizeof(j->dc), "%s", dc);
+	j->attempts = 0;
+	forward_dc(j);
+}
+
+static void
+do_dc_list(struct job *j)
+{
+	struct ipc_dc_list rep;
+	char **names = NULL;
+	size_t k = 0;
+
+	memset(&rep, 0, sizeof(rep));
+	if (j->n->wan != NULL)
+		names = wan_datacenters(j->n->wan);
+	while (names != NULL && names[k] != NULL)
+		k++;
+	if (names == NULL) {
+		static char *local[1];
+
+		local[0] = j->n->d->conf.datacenter;
+		rep.names.v = local;
+		rep.names.n = 1;
+		job_reply(j, &rep);
+		return;
+	}
+	rep.names.v = names;
+	rep.names.n = k;
+	job_reply(j, &rep);
+	wan_names_free(names);
+}
+
 static void
 dispatch(struct job *j)
 {
@@ -699,6 +865,12 @@ dispatch(struct job *j)
 		break;
 	case IPC_SNAPSHOT_READ:
 		do_snapshot_read(j);
+		break;
+	case IPC_DC_FORWARD:
+		do_dc_forward(j);
+		break;
+	case IPC_DC_LIST:
+		do_dc_list(j);
 		break;
 	default:
 		job_error(j, -ENOTSUP, "not served by raftd");
@@ -1000,7 +1172,9 @@ transport_recv(struct transport *t, uint64_t from, uint8_t kind,
 					     type == IPC_RAFT_CLUSTER_STATE ||
 					     type == IPC_RAFT_REMOVE_PEER ||
 					     type == IPC_SNAPSHOT_SAVE ||
-					     type == IPC_SNAPSHOT_READ)) {
+					     type == IPC_SNAPSHOT_READ ||
+					     type == IPC_DC_FORWARD ||
+					     type == IPC_DC_LIST)) {
 			void *body = xcalloc(1, ti->req->size);
 			struct job *j;
 
@@ -1012,6 +1186,7 @@ transport_recv(struct transport *t, uint64_t from, uint8_t kind,
 			}
 			j = job_new(n, NULL, type, body);
 			j->remote = true;
+			j->own_body = true;
 			j->peer = from;
 			j->fwd_id = id;
 			j->hops = hops;
@@ -2104,12 +2279,38 @@ poll_members(struct node *n)
 }
 
 static void
+wan_members_done(int status, void *body, const char *errmsg, void *arg)
+{
+	struct node *n = arg;
+
+	(void)errmsg;
+	if (status == 0 && n->wan != NULL)
+		wan_members(n->wan, body);
+}
+
+/* poll_wan - the WAN pool with coordinates (servers) */
+static void
+poll_wan(struct node *n)
+{
+	struct ipc_pool_req q = {true};
+
+	if (n->gossipd != NULL && n->wan != NULL)
+		ipc_call(n->gossipd, IPC_GOSSIP_MEMBERS, &q, 2000,
+		    wan_members_done, n);
+}
+
+static void
 on_gossip_event(uint16_t type, void *body, void *arg)
 {
 	struct node *n = arg;
 
 	if (type != IPC_EV_MEMBER)
 		return;
+	if (((struct ipc_member *)body)->wan) {
+		if (n->wan != NULL)
+			wan_member(n->wan, body);
+		return;
+	}
 	gossip_member(n, body);
 	if (n->raft != NULL) {
 		maybe_bootstrap(n);
@@ -2209,6 +2410,7 @@ tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		add_known_peers(n);
 		remove_left_peers(n);
 		exports_expire(n->exp);
+		poll_wan(n);
 	}
 	if (n->ticks % 50 == 0 || n->reconcile_soon) {
 		n->reconcile_soon = false;
@@ -2377,6 +2579,8 @@ client_init(struct node *n, struct errbuf *eb)
 	ipc_server_on(d->rpc, IPC_SESSION_RENEW, ipc_apply_handler, n);
 	ipc_server_on(d->rpc, IPC_SNAPSHOT_SAVE, ipc_apply_handler, n);
 	ipc_server_on(d->rpc, IPC_SNAPSHOT_READ, ipc_apply_handler, n);
+	ipc_server_on(d->rpc, IPC_DC_FORWARD, ipc_apply_handler, n);
+	ipc_server_on(d->rpc, IPC_DC_LIST, ipc_apply_handler, n);
 	ev_timer_init(&n->tick_w, client_tick_cb, NODE_TICK_S, NODE_TICK_S);
 	n->tick_w.data = n;
 	ev_timer_start(n->loop, &n->tick_w);
@@ -2460,6 +2664,8 @@ node_init(struct daemon *d, struct errbuf *eb)
 			 export_done, n, &n->exp, eb)) < 0)
 			goto fail;
 	}
+	wan_open(n->loop, c->datacenter, c->node_name, transport_recv, n,
+	    &n->wan);
 	if ((r = transport_open(n->loop, c->bind_addr, (int)c->port_server,
 		 n->id, c->datacenter, transport_recv, n, &n->tr, eb)) < 0)
 		goto fail;
@@ -2484,6 +2690,8 @@ node_init(struct daemon *d, struct errbuf *eb)
 	ipc_server_on(d->rpc, IPC_SESSION_RENEW, ipc_apply_handler, n);
 	ipc_server_on(d->rpc, IPC_SNAPSHOT_SAVE, ipc_apply_handler, n);
 	ipc_server_on(d->rpc, IPC_SNAPSHOT_READ, ipc_apply_handler, n);
+	ipc_server_on(d->rpc, IPC_DC_FORWARD, ipc_apply_handler, n);
+	ipc_server_on(d->rpc, IPC_DC_LIST, ipc_apply_handler, n);
 
 	ev_timer_init(&n->tick_w, tick_cb, NODE_TICK_S, NODE_TICK_S);
 	n->tick_w.data = n;
@@ -2496,6 +2704,7 @@ node_init(struct daemon *d, struct errbuf *eb)
 	return 0;
 fail:
 	exports_close(n->exp);
+	wan_close(n->wan);
 	ipc_pub_close(n->pub);
 	transport_close(n->tr);
 	raft_free(n->raft);
@@ -2561,6 +2770,7 @@ node_close(struct daemon *d)
 	if (n->in_fd >= 0)
 		close(n->in_fd);
 	exports_close(n->exp);
+	wan_close(n->wan);
 	raft_free(n->raft);
 	saver_close(&n->saver);
 	store_close(n->st);
