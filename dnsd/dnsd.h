@@ -38,6 +38,26 @@ struct udp_listener {
 
 struct tcp_conn;
 struct fwd;
+struct rwait;
+struct dnsd;
+
+/* another datacenter's catalog, read through raftd (IPC_DC_FORWARD) when
+ * one of its names is asked; fresh for DNSD_RDC_FRESH_S, then answered
+ * from while a new read runs */
+#define DNSD_RDC_MAX 16
+#define DNSD_RDC_FRESH_S 2.0
+#define DNSD_RDC_WAITERS 1024
+struct rdc {
+	struct dnsd *d;
+	char name[64];
+	struct mirror *m;	/* NULL until a read succeeded */
+	double fetched, err_at, used;
+	bool fetching;
+	int err;		/* the last read's failure, or 0 */
+	bool no_path;		/* that failure: an unknown datacenter */
+	struct rwait *waiters;	/* queries waiting for the first read */
+	size_t nwaiters;
+};
 
 struct dnsd {
 	struct ev_loop *loop;
@@ -69,6 +89,9 @@ struct dnsd {
 	size_t nrec;
 	struct fwd *fwds;
 	size_t nfwds;
+	/* other datacenters */
+	struct rdc rdc[DNSD_RDC_MAX];
+	size_t nrdc;
 	uint64_t *c_queries, *c_hits, *c_forwarded, *c_errors, *c_refreshes;
 };
 

@@ -1,9 +1,11 @@
 /* resolve.c - Consul DNS names answered from the catalog mirror. */
+#include <ctype.h>
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -491,8 +493,10 @@ answer_in_domain(struct ctx *c, size_t k)
 	} else if (k >= 2 && is_type(q, k - 2)) {
 		t = k - 2;
 		l = label(q, k - 1, &n);
-		if (strlen(c->r->dc) != n || memcmp(l, c->r->dc, n) != 0) {
-			/* other datacenters: not reachable yet */
+		if (strlen(c->r->dc) != n ||
+		    strncasecmp(l, c->r->dc, n) != 0) {
+			/* another datacenter: the caller answers it from
+			 * that datacenter's catalog (resolve_other_dc) */
 			nxdomain(c);
 			return;
 		}
@@ -536,6 +540,28 @@ answer_in_domain(struct ctx *c, size_t k)
 		/* prepared queries: none exist yet */
 		nxdomain(c);
 	}
+}
+
+int
+resolve_other_dc(const struct resolver *r, const struct dns_query *q,
+    char *dc, size_t len)
+{
+	int k = in_domain(q, r->domain);
+	const char *l;
+	size_t n, i;
+
+	if (k < 0 && r->alt_domain != NULL)
+		k = in_domain(q, r->alt_domain);
+	if (k < 3 || !is_type(q, (size_t)k - 2))
+		return 0;
+	l = label(q, (size_t)k - 1, &n);
+	if (n == 0 || n >= len ||
+	    (strlen(r->dc) == n && strncasecmp(l, r->dc, n) == 0))
+		return 0;
+	for (i = 0; i < n; i++)
+		dc[i] = (char)tolower((unsigned char)l[i]);
+	dc[n] = '\0';
+	return 1;
 }
 
 int

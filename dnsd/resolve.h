@@ -43,6 +43,13 @@ int resolve(const struct resolver *r, const struct mirror *m,
     const struct dns_query *q, size_t cap, uint64_t seed, uint8_t *buf,
     size_t *len);
 
+/* resolve_other_dc - q is a name of this domain that names a datacenter
+ * other than r->dc ("web.service.dc2.consul"): 1 and that datacenter,
+ * lowercased, in dc; else 0.  Such a name is answered by resolve() with a
+ * resolver whose dc is that one and that datacenter's catalog. */
+int resolve_other_dc(const struct resolver *r, const struct dns_query *q,
+    char *dc, size_t len);
+
 /* resolve_error - a header-only response (FORMERR, NOTIMP, SERVFAIL,
  * REFUSED) to q; returns its length. */
 size_t resolve_error(const struct resolver *r, const struct dns_query *q,

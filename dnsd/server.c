@@ -56,6 +56,7 @@ struct fwd {
 };
 
 static void tcp_close(struct tcp_conn *c);
+static void rwaits_drop_conn(struct dnsd *d, struct tcp_conn *c);
 static void refresh(struct dnsd *d);
 
 /* ------------------------------------------------------------- config */
@@ -458,6 +459,228 @@ forward(struct dnsd *d, const struct dns_query *q, const uint8_t *pkt,
 	return 0;
 }
 
+/* -------------------------------------------------- other datacenters */
+
+/* a query waiting for another datacenter's catalog */
+struct rwait {
+	uint8_t *pkt;
+	size_t len;
+	int udp_fd;
+	struct sockaddr_storage peer;
+	socklen_t peerlen;
+	struct tcp_conn *conn;
+	struct rwait *next;
+};
+
+static void
+rwaits_drop_conn(struct dnsd *d, struct tcp_conn *c)
+{
+	size_t i;
+
+	for (i = 0; i < d->nrdc; i++) {
+		struct rwait *w;
+
+		for (w = d->rdc[i].waiters; w != NULL; w = w->next)
+			if (w->conn == c) {
+				w->conn = NULL;
+				w->udp_fd = -1; /* nobody to answer */
+				c->pending--;
+			}
+	}
+}
+
+/* remote_resolve - q answered from r's catalog (NXDOMAIN with the SOA for
+ * a datacenter nobody knows; SERVFAIL when it cannot be read) */
+static size_t
+remote_resolve(struct dnsd *d, struct rdc *r, const struct dns_query *q,
+    size_t cap, uint8_t *out)
+{
+	static struct mirror *empty;
+	struct resolver rr = d->res;
+	struct ipc_catalog_reply none;
+	size_t len = 0;
+
+	if (r->m == NULL && !r->no_path)
+		return resolve_error(&d->res, q, DNS_R_SERVFAIL, out, cap);
+	if (empty == NULL) {
+		memset(&none, 0, sizeof(none));
+		empty = mirror_build(&none);
+	}
+	rr.dc = r->name;
+	d->seed = d->seed * 6364136223846793005ULL + 1442695040888963407ULL;
+	resolve(&rr, r->m != NULL ? r->m : empty, q, cap, d->seed, out, &len);
+	return len;
+}
+
+static void
+rwait_answer(struct dnsd *d, struct rdc *r, struct rwait *w)
+{
+	static uint8_t out[65535];
+	struct dns_query q;
+	size_t cap, len;
+
+	if ((w->conn == NULL && w->udp_fd < 0) ||
+	    dns_parse_query(w->pkt, w->len, &q) < 0)
+		return;
+	cap = w->conn != NULL ? 65535 : q.edns ? q.udp_size : 512;
+	if (cap > (w->conn != NULL ? sizeof(out) : DNSD_UDP_MAX))
+		cap = w->conn != NULL ? sizeof(out) : DNSD_UDP_MAX;
+	if (cap < 512)
+		cap = 512;
+	len = remote_resolve(d, r, &q, cap, out);
+	if (len == 0)
+		return;
+	if (w->conn != NULL)
+		tcp_send(w->conn, out, len);
+	else
+		(void)sendto(w->udp_fd, out, len, MSG_DONTWAIT,
+		    (struct sockaddr *)&w->peer, w->peerlen);
+}
+
+static void
+rdc_done(int status, void *body, const char *errmsg, void *arg)
+{
+	struct rdc *r = arg;
+	struct dnsd *d = r->d;
+	struct ipc_dc_reply *w = body;
+	struct ipc_catalog_reply rep;
+	struct rwait *x, *next;
+
+	r->fetching = false;
+	memset(&rep, 0, sizeof(rep));
+	if (status == 0 &&
+	    cdc_decode(&ipc_catalog_reply_desc, w->body.p, w->body.n, &rep,
+		NULL) < 0) {
+		status = -EBADMSG;
+		errmsg = "bad reply";
+	}
+	if (status < 0) {
+		r->err = status;
+		r->no_path = status == -EHOSTUNREACH && errmsg != NULL &&
+			     strstr(errmsg, "No path") != NULL;
+		r->err_at = ev_now(d->loop);
+		if (r->no_path) {
+			mirror_free(r->m);
+			r->m = NULL;
+		}
+		log_debug("datacenter %s: %s", r->name,
+		    errmsg ? errmsg : strerror(-status));
+		cdc_free(&ipc_catalog_reply_desc, &rep);
+	} else {
+		mirror_free(r->m);
+		r->m = mirror_build(&rep);
+		r->fetched = ev_now(d->loop);
+		r->err = 0;
+		r->no_path = false;
+	}
+	for (x = r->waiters; x != NULL; x = next) {
+		next = x->next;
+		rwait_answer(d, r, x);
+		if (x->conn != NULL)
+			x->conn->pending--;
+		free(x->pkt);
+		free(x);
+	}
+	r->waiters = NULL;
+	r->nwaiters = 0;
+}
+
+static void
+rdc_fetch(struct dnsd *d, struct rdc *r)
+{
+	struct ipc_catalog_read cq;
+	struct ipc_dc_req q;
+	struct buf b = BUF_INIT;
+
+	if (r->fetching)
+		return;
+	memset(&cq, 0, sizeof(cq));
+	cq.what = "all";
+	cq.mode = d->conf->dns_allow_stale ? RAFT_READ_STALE
+					   : RAFT_READ_DEFAULT;
+	cdc_encode(&b, &ipc_catalog_read_desc, &cq);
+	memset(&q, 0, sizeof(q));
+	q.dc = r->name;
+	q.type = IPC_CATALOG_READ;
+	q.body.p = b.data;
+	q.body.n = b.len;
+	r->fetching = true;
+	if (ipc_call(d->raftd, IPC_DC_FORWARD, &q, 10000, rdc_done, r) < 0)
+		r->fetching = false;
+	buf_free(&b);
+}
+
+static struct rdc *
+rdc_get(struct dnsd *d, const char *dc)
+{
+	struct rdc *r = NULL;
+	size_t i;
+
+	for (i = 0; i < d->nrdc; i++)
+		if (strcmp(d->rdc[i].name, dc) == 0)
+			return &d->rdc[i];
+	if (d->nrdc < DNSD_RDC_MAX) {
+		r = &d->rdc[d->nrdc++];
+	} else {
+		/* the least recently asked one that is not being read */
+		for (i = 0; i < d->nrdc; i++)
+			if (!d->rdc[i].fetching &&
+			    (r == NULL || d->rdc[i].used < r->used))
+				r = &d->rdc[i];
+		if (r == NULL)
+			return NULL;
+		mirror_free(r->m);
+	}
+	memset(r, 0, sizeof(*r));
+	r->d = d;
+	snprintf(r->name, sizeof(r->name), "%s", dc);
+	return r;
+}
+
+/* remote_query - a name of another datacenter: answered now from a fresh
+ * copy of its catalog (or a stale one while it is read again), or once
+ * the first read is back */
+static size_t
+remote_query(struct dnsd *d, const struct dns_query *q, const char *dc,
+    const uint8_t *pkt, size_t n, int udp_fd,
+    const struct sockaddr_storage *peer, socklen_t peerlen,
+    struct tcp_conn *conn, uint8_t *out, size_t cap)
+{
+	struct rdc *r = rdc_get(d, dc);
+	double now = ev_now(d->loop);
+	struct rwait *w;
+
+	if (r == NULL)
+		return resolve_error(&d->res, q, DNS_R_SERVFAIL, out, cap);
+	r->used = now;
+	if (r->err != 0 && now - r->err_at < DNSD_RDC_FRESH_S)
+		return remote_resolve(d, r, q, cap, out);
+	if (r->m != NULL) {
+		if (now - r->fetched >= DNSD_RDC_FRESH_S)
+			rdc_fetch(d, r);
+		return remote_resolve(d, r, q, cap, out);
+	}
+	if (r->nwaiters >= DNSD_RDC_WAITERS)
+		return resolve_error(&d->res, q, DNS_R_SERVFAIL, out, cap);
+	w = xcalloc(1, sizeof(*w));
+	w->pkt = xmalloc(n);
+	memcpy(w->pkt, pkt, n);
+	w->len = n;
+	w->udp_fd = udp_fd;
+	if (peer != NULL) {
+		memcpy(&w->peer, peer, peerlen);
+		w->peerlen = peerlen;
+	}
+	w->conn = conn;
+	if (conn != NULL)
+		conn->pending++;
+	w->next = r->waiters;
+	r->waiters = w;
+	r->nwaiters++;
+	rdc_fetch(d, r);
+	return 0;
+}
+
 /* ------------------------------------------------------------ queries */
 
 /* handle - one request packet; the response length (0: none now) */
@@ -468,6 +691,7 @@ handle(struct dnsd *d, const uint8_t *pkt, size_t n, bool tcp, int udp_fd,
 {
 	struct dns_query q;
 	size_t cap, len;
+	char dc[64];
 	int rc;
 
 	(*d->c_queries)++;
@@ -489,6 +713,9 @@ handle(struct dnsd *d, const uint8_t *pkt, size_t n, bool tcp, int udp_fd,
 	}
 	if (rc < 0)
 		return 0;
+	if (resolve_other_dc(&d->res, &q, dc, sizeof(dc)))
+		return remote_query(d, &q, dc, pkt, n, udp_fd, peer, peerlen,
+		    conn, out, cap);
 	if ((len = answer(d, &q, cap, out)) > 0)
 		return len;
 	return forward(d, &q, pkt, n, udp_fd, peer, peerlen, conn, out, cap);
@@ -605,6 +832,7 @@ tcp_close(struct tcp_conn *c)
 			fwd_free(f); /* nobody to answer */
 		}
 	}
+	rwaits_drop_conn(d, c);
 	ev_io_stop(d->loop, &c->rw);
 	ev_io_stop(d->loop, &c->ww);
 	ev_timer_stop(d->loop, &c->idle);
@@ -926,6 +1154,17 @@ dnsd_stop(struct dnsd *d)
 	ipc_client_close(d->raftd);
 	d->events = NULL;
 	d->raftd = NULL;
+	for (i = 0; i < d->nrdc; i++) {
+		struct rwait *w, *next;
+
+		for (w = d->rdc[i].waiters; w != NULL; w = next) {
+			next = w->next;
+			free(w->pkt);
+			free(w);
+		}
+		mirror_free(d->rdc[i].m);
+	}
+	d->nrdc = 0;
 	if (d->cache != NULL)
 		cache_clear(d);
 	free(d->cache);
