@@ -40,7 +40,9 @@
 #define WRITE_TIMEOUT_S 30.0
 #define FWD_TIMEOUT_S 30.0
 #define CLIENT_ATTEMPT_S 1.5 /* per server tried */
-#define DC_ATTEMPT_S 5.0     /* per server of another datacenter tried */
+#define DC_ATTEMPT_S 3.0     /* per server of another datacenter tried */
+/* a client gives its server time to try the other datacenter's servers */
+#define DC_CLIENT_WAIT_S (4 * DC_ATTEMPT_S + 1.0)
 #define DC_NAME_MAX 64
 #define STOP_TRANSFER_S 2.0
 #define SNAP_CHUNK (1024 * 1024) /* InstallSnapshot chunk */
@@ -329,7 +331,9 @@ forward(struct job *j, uint64_t to)
 	/* a client moves on to another server quickly: commands are
 	 * idempotent, so a resend cannot apply twice */
 	j->deadline = ev_now(n->loop) +
-		      (n->raft == NULL ? CLIENT_ATTEMPT_S : FWD_TIMEOUT_S);
+		      (n->raft != NULL		     ? FWD_TIMEOUT_S
+			  : j->type == IPC_DC_FORWARD ? DC_CLIENT_WAIT_S
+						      : CLIENT_ATTEMPT_S);
 	(*n->c_forwarded)++;
 	if (fwd_send(n, NULL, to, 0, j->out_id, j->type, 0,
 		(uint8_t)(j->remote ? j->hops + 1 : 1), ti->req, j->body) < 0)
