@@ -17,6 +17,7 @@
 #include "json.h"
 #include "local.h"
 #include "log.h"
+#include "rexec.h"
 #include "xmalloc.h"
 
 #define SCRIPTS_DISABLED                                                       \
@@ -1372,6 +1373,7 @@ local_init(struct checkd *cd, struct ev_loop *loop,
 	cd->tick_w.data = cd;
 	ev_timer_start(loop, &cd->tick_w);
 	sync_init(cd);
+	rexec_init(cd);
 	if (cd->dir != NULL) {
 		load_dir(cd, "services");
 		load_dir(cd, "checks");
@@ -1390,6 +1392,7 @@ local_close(struct checkd *cd)
 	struct lcheck *c;
 	struct tomb *t;
 
+	rexec_close(cd);	/* its writes in flight end with sync_close */
 	sync_close(cd);
 	ev_timer_stop(cd->loop, &cd->tick_w);
 	while ((c = cd->checks) != NULL) {

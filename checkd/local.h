@@ -86,6 +86,7 @@ struct checkd {
 	bool alias_pending;
 	struct ipc_client *raftd, *gossipd;
 	struct ipc_sub *events;
+	struct rexec *rexec;	/* remote exec jobs (rexec.c) */
 	/* sync (sync.c) */
 	ev_timer sync_w;	/* partial sync soon */
 	ev_timer full_w;	/* next full sync */

@@ -14,6 +14,7 @@
 #include "ipc_msg.h"
 #include "local.h"
 #include "log.h"
+#include "rexec.h"
 #include "xmalloc.h"
 
 #define SYNC_TIMEOUT_MS 15000
@@ -732,6 +733,7 @@ on_change(uint16_t type, void *body, void *arg)
 
 	if (type != IPC_EV_CHANGE || ch->table == NULL)
 		return;
+	rexec_change(cd, ch);
 	/* this node registered again or deregistered (a failed node reaped,
 	 * a catalog edit): compare in full soon instead of within a minute */
 	if (strcmp(ch->table, "nodes") == 0 && ch->key != NULL &&

@@ -204,7 +204,8 @@ static const struct opt opts[] = {
 	NULL, F_RELOAD),
     R_INT("check_output_max_size", check_output_max_size, 1, 1048576, "4096",
 	NULL, NULL, F_RELOAD),
-    R_BOOL("disable_remote_exec", disable_remote_exec, "true", NULL, NULL, 0),
+    R_BOOL("disable_remote_exec", disable_remote_exec, "true",
+	"disable-remote-exec", "refuse `cairn exec` jobs (default true)", 0),
     R_BOOL("disable_update_check", disable_update_check, "false", NULL, NULL,
 	0),
 

@@ -20,6 +20,7 @@ static const struct ctl_cmd cmds[] = {
      "Talks to this node's gossipd over IPC (members, fire, event-spread)",
      1},
     {"event", cmd_event, "Fire a new event", 0},
+    {"exec", cmd_exec, "Executes a command on Cairn nodes", 0},
     {"force-leave", cmd_force_leave,
      "Forces a member of the cluster to enter the \"left\" state", 0},
     {"info", cmd_info, "Provides debugging information for operators", 0},

@@ -22,6 +22,7 @@ int cmd_monitor(int argc, char **argv);
 int cmd_operator(int argc, char **argv);
 int cmd_force_leave(int argc, char **argv);
 int cmd_event(int argc, char **argv);
+int cmd_exec(int argc, char **argv);
 int cmd_keygen(int argc, char **argv);
 int cmd_keyring(int argc, char **argv);
 int cmd_rtt(int argc, char **argv);

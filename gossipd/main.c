@@ -28,6 +28,8 @@
 #define MAX_TAGS 24
 /* internal user event: a keyring change for every member ("op key") */
 #define KEYRING_EVENT "_cairn-keyring"
+/* Consul's remote exec event (checkd runs it) */
+#define REXEC_EVENT "_rexec"
 
 struct gossipd;
 
@@ -515,6 +517,7 @@ static void
 user_event_in(struct gossipd *g, const struct swim_event *e)
 {
 	struct ipc_user_event ev;
+	bool mine;
 
 	memset(&ev, 0, sizeof(ev));
 	if (cdc_decode(&ipc_user_event_desc, e->payload.p, e->payload.n, &ev,
@@ -527,10 +530,17 @@ user_event_in(struct gossipd *g, const struct swim_event *e)
 	ev.ltime = e->ltime;
 	/* Consul filters at the receiver: the node name, and services and
 	 * tags of this agent (none are known to gossipd yet: a service
-	 * filter does not match) */
-	if (filter_ok(ev.node_filter, g->d->conf.node_name) &&
-	    (ev.service_filter == NULL || *ev.service_filter == '\0'))
+	 * filter does not match).  A remote exec event goes to checkd,
+	 * which knows the services and applies the service and tag filters
+	 * itself; as in Consul's agent, it stays out of the event list. */
+	mine = filter_ok(ev.node_filter, g->d->conf.node_name);
+	if (mine && ev.name != NULL && strcmp(ev.name, REXEC_EVENT) == 0) {
+		if (g->pub != NULL)
+			ipc_publish(g->pub, IPC_EV_USER_EVENT, &ev);
+	} else if (mine && (ev.service_filter == NULL ||
+	    *ev.service_filter == '\0')) {
 		keep_event(g, &ev);
+	}
 	cdc_free(&ipc_user_event_desc, &ev);
 }
 

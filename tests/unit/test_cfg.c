@@ -638,8 +638,9 @@ test_flag_syntax(void **state)
 	    "-serf-lan-port", "9301", "-serf-wan-port", "9302",
 	    "-server-port", "9300", "-primary-datacenter", "West",
 	    "-node-id", "ABCDEF01-2345-6789-ABCD-EF0123456789",
-	    "-log-level=err"),
+	    "-log-level=err", "-disable-remote-exec=false"),
 	    0);
+	assert_false(c.disable_remote_exec);
 	assert_string_equal(c.data_dir, "/a");
 	assert_string_equal(c.run_dir, "/r");
 	assert_string_equal(c.node_name, "n-1");
@@ -1094,7 +1095,7 @@ test_usage(void **state)
 	    "-grpc-port", "-serf-lan-port", "-serf-wan-port", "-server-port",
 	    "-log-level", "-pid-file", "-rejoin", "-enable-script-checks",
 	    "-enable-local-script-checks", "-protocol", "-raft-protocol",
-	    "-primary-datacenter", "-run-dir",
+	    "-primary-datacenter", "-run-dir", "-disable-remote-exec",
 	};
 	char *text = NULL;
 	size_t len = 0, i;
