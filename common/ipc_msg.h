@@ -141,6 +141,10 @@ enum raft_cmd_op {
 	 * server at that index */
 	RAFT_OP_RESTORE_CHUNK = 14,
 	RAFT_OP_RESTORE = 15,
+	/* prepared queries: pquery (its id chosen by the proposer; an
+	 * existing id is updated), or key: the id to delete */
+	RAFT_OP_QUERY_SET = 16,
+	RAFT_OP_QUERY_DELETE = 17,
 };
 
 /* why a command did not take effect (ipc_raft_result.err) */
@@ -154,6 +158,8 @@ enum raft_cmd_err {
 	RAFT_ERR_NO_NODE = 6,	    /* session: node not registered */
 	RAFT_ERR_CHECK_CRITICAL = 7, /* session: a bound check is critical */
 	RAFT_ERR_RESTORE = 8,	    /* the uploaded state did not install */
+	RAFT_ERR_QUERY_NAME = 9,    /* another prepared query has the name */
+	RAFT_ERR_NOT_FOUND = 10,    /* no such prepared query */
 };
 
 /* a catalog node; meta and tagged addresses as "k=v" */
@@ -245,6 +251,31 @@ extern const struct cdc_msg_desc ipc_txn_op_desc;
 CDC_STRUCT(ipc_txn_error, IPC_TXN_ERROR)
 extern const struct cdc_msg_desc ipc_txn_error_desc;
 
+/* a prepared query (/v1/query), as stored: Consul's PreparedQuery with
+ * Service's fields flattened; node_meta and service_meta "k=v" */
+#define IPC_PQUERY(F, S)                                                       \
+	F(S, 1, STR, char *, id, NULL)                                         \
+	F(S, 2, STR, char *, name, NULL)                                       \
+	F(S, 3, STR, char *, session, NULL)                                    \
+	F(S, 4, STR, char *, token, NULL)                                      \
+	F(S, 5, STR, char *, service, NULL)                                    \
+	F(S, 6, U32, uint32_t, nearest_n, NULL)                                \
+	F(S, 7, STRLIST, struct cdc_strlist, failover_dcs, NULL)               \
+	F(S, 8, BOOL, bool, only_passing, NULL)                                \
+	F(S, 9, STR, char *, near, NULL)                                       \
+	F(S, 10, STRLIST, struct cdc_strlist, tags, NULL)                      \
+	F(S, 11, STRLIST, struct cdc_strlist, node_meta, NULL)                 \
+	F(S, 12, STRLIST, struct cdc_strlist, service_meta, NULL)              \
+	F(S, 13, STRLIST, struct cdc_strlist, ignore_check_ids, NULL)          \
+	F(S, 14, STR, char *, dns_ttl, NULL)                                   \
+	F(S, 15, STR, char *, template_type, NULL)                             \
+	F(S, 16, STR, char *, template_regexp, NULL)                           \
+	F(S, 17, BOOL, bool, remove_empty_tags, NULL)                          \
+	F(S, 18, U64, uint64_t, create_index, NULL)                            \
+	F(S, 19, U64, uint64_t, modify_index, NULL)
+CDC_STRUCT(ipc_pquery, IPC_PQUERY)
+extern const struct cdc_msg_desc ipc_pquery_desc;
+
 #define IPC_RAFT_CMD(F, S)                                                     \
 	F(S, 1, U32, uint32_t, op, NULL)                                       \
 	F(S, 2, U64, uint64_t, client_id, NULL)                                \
@@ -260,7 +291,8 @@ extern const struct cdc_msg_desc ipc_txn_error_desc;
 	F(S, 12, MSG, struct ipc_check, ccheck, &ipc_check_desc)               \
 	F(S, 13, MSG, struct ipc_service, csvc, &ipc_service_desc)             \
 	F(S, 14, MSGLIST, struct cdc_list, cchecks, &ipc_check_desc)           \
-	F(S, 15, BOOL, bool, skip_node_update, NULL)
+	F(S, 15, BOOL, bool, skip_node_update, NULL)                           \
+	F(S, 16, MSG, struct ipc_pquery, pquery, &ipc_pquery_desc)
 CDC_STRUCT(ipc_raft_cmd, IPC_RAFT_CMD)
 extern const struct cdc_msg_desc ipc_raft_cmd_desc;
 
@@ -428,6 +460,45 @@ extern const struct cdc_msg_desc ipc_dc_reply_desc;
 CDC_STRUCT(ipc_dc_list, IPC_DC_LIST)
 extern const struct cdc_msg_desc ipc_dc_list_desc;
 
+/* IPC_QUERY_READ: prepared queries (id: one; "": all), with a mode */
+#define IPC_QUERY_READ(F, S)                                                   \
+	F(S, 1, STR, char *, id, NULL)                                         \
+	F(S, 2, U32, uint32_t, mode, NULL)
+CDC_STRUCT(ipc_query_read, IPC_QUERY_READ)
+extern const struct cdc_msg_desc ipc_query_read_desc;
+
+#define IPC_QUERY_LIST(F, S)                                                   \
+	F(S, 1, MSGLIST, struct cdc_list, queries, &ipc_pquery_desc)           \
+	F(S, 2, U64, uint64_t, index, NULL)                                    \
+	F(S, 3, BOOL, bool, known_leader, NULL)                                \
+	F(S, 4, U64, uint64_t, last_contact_ms, NULL)
+CDC_STRUCT(ipc_query_list, IPC_QUERY_LIST)
+extern const struct cdc_msg_desc ipc_query_list_desc;
+
+/* IPC_QUERY_EXECUTE: run the prepared query id_or_name (an ID, a name,
+ * or a name a template's prefix matches): its healthy instances here, or
+ * in the failover datacenters (nearest first, then the listed ones) when
+ * none is; explain: only the rendered query.  The reply's catalog holds
+ * the instances, their nodes and checks. */
+#define IPC_QUERY_EXEC(F, S)                                                   \
+	F(S, 1, STR, char *, name, NULL)                                       \
+	F(S, 2, BOOL, bool, explain, NULL)                                     \
+	F(S, 3, U32, uint32_t, mode, NULL)
+CDC_STRUCT(ipc_query_exec, IPC_QUERY_EXEC)
+extern const struct cdc_msg_desc ipc_query_exec_desc;
+
+#define IPC_QUERY_RESULT(F, S)                                                 \
+	F(S, 1, MSG, struct ipc_pquery, query, &ipc_pquery_desc)               \
+	F(S, 2, MSG, struct ipc_catalog_reply, catalog,                        \
+	    &ipc_catalog_reply_desc)                                           \
+	F(S, 3, STR, char *, datacenter, NULL)                                 \
+	F(S, 4, U32, uint32_t, failovers, NULL)                                \
+	F(S, 5, U64, uint64_t, index, NULL)                                    \
+	F(S, 6, BOOL, bool, known_leader, NULL)                                \
+	F(S, 7, U64, uint64_t, last_contact_ms, NULL)
+CDC_STRUCT(ipc_query_result, IPC_QUERY_RESULT)
+extern const struct cdc_msg_desc ipc_query_result_desc;
+
 /* IPC_RAFT_REMOVE_PEER: operator raft remove-peer, by id or address */
 #define IPC_RAFT_REMOVE(F, S)                                                  \
 	F(S, 1, U64, uint64_t, id, NULL)                                       \
@@ -591,6 +662,10 @@ extern const struct cdc_msg_desc ipc_log_line_desc;
 	    "raftd: serve a request in another datacenter (dc, type, body)")  \
 	X(IPC_DC_LIST, 0x010d, ipc_empty, ipc_dc_list,                        \
 	    "raftd: the known datacenters, nearest first")                    \
+	X(IPC_QUERY_READ, 0x010e, ipc_query_read, ipc_query_list,             \
+	    "raftd: read prepared queries (one, or all) with a mode")         \
+	X(IPC_QUERY_EXECUTE, 0x010f, ipc_query_exec, ipc_query_result,        \
+	    "raftd: execute (or explain) a prepared query, with failover")    \
 	X(IPC_SESSION_READ, 0x0105, ipc_session_read,                         \
 	    ipc_session_read_reply,                                            \
 	    "raftd: read sessions (one, a node's, all) with a mode")           \

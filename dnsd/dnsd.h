@@ -39,6 +39,7 @@ struct udp_listener {
 struct tcp_conn;
 struct fwd;
 struct rwait;
+struct pqwait;
 struct dnsd;
 
 /* another datacenter's catalog, read through raftd (IPC_DC_FORWARD) when
@@ -92,6 +93,9 @@ struct dnsd {
 	/* other datacenters */
 	struct rdc rdc[DNSD_RDC_MAX];
 	size_t nrdc;
+	/* prepared queries being executed (raftd) */
+	struct pqwait *pqws;
+	size_t npqws;
 	uint64_t *c_queries, *c_hits, *c_forwarded, *c_errors, *c_refreshes;
 };
 

@@ -22,6 +22,8 @@ struct ctx {
 	const char *dom;	/* the domain the query used */
 	bool udp_plain;		/* UDP without EDNS: Consul's answer cap */
 	bool tc;
+	bool has_ttl;		/* a prepared query's DNS TTL */
+	uint32_t ttl;
 };
 
 static uint64_t
@@ -234,7 +236,7 @@ answer_service(struct ctx *c, const char *lsvc, const char *tag)
 	const struct minst *first, **sel;
 	size_t n = mirror_service(c->m, lsvc, &first), k = 0, i, j, added = 0;
 	uint16_t qt = c->q->qtype;
-	uint32_t ttl = service_ttl(c->r, lsvc);
+	uint32_t ttl = c->has_ttl ? c->ttl : service_ttl(c->r, lsvc);
 	size_t limit = MAX_ANSWERS;
 	char (*targets)[300];
 
@@ -562,6 +564,71 @@ resolve_other_dc(const struct resolver *r, const struct dns_query *q,
 		dc[i] = (char)tolower((unsigned char)l[i]);
 	dc[n] = '\0';
 	return 1;
+}
+
+int
+resolve_query_name(const struct resolver *r, const struct dns_query *q,
+    char *name, size_t namelen, char *dc, size_t dclen)
+{
+	int k = in_domain(q, r->domain);
+	const char *l;
+	size_t t, n, i;
+
+	if (k < 0 && r->alt_domain != NULL)
+		k = in_domain(q, r->alt_domain);
+	if (k >= 2 && label_is(q, (size_t)k - 1, "query")) {
+		t = (size_t)k - 1;
+		dc[0] = '\0';
+	} else if (k >= 3 && label_is(q, (size_t)k - 2, "query")) {
+		t = (size_t)k - 2;
+		l = label(q, (size_t)k - 1, &n);
+		if (n >= dclen)
+			return 0;
+		for (i = 0; i < n; i++)
+			dc[i] = (char)tolower((unsigned char)l[i]);
+		dc[n] = '\0';
+		if (strcmp(dc, r->dc) == 0)
+			dc[0] = '\0';
+	} else {
+		return 0;
+	}
+	span(q, 0, t, name, namelen);
+	return 1;
+}
+
+int
+resolve_query(const struct resolver *r, const struct mirror *m,
+    const struct dns_query *q, const char *service, bool has_ttl,
+    uint32_t ttl, size_t cap, uint64_t seed, uint8_t *buf, size_t *len)
+{
+	char lsvc[DNS_MAX_NAME + 1];
+	struct ctx c;
+	size_t i;
+
+	memset(&c, 0, sizeof(c));
+	c.dom = in_domain(q, r->domain) < 0 && r->alt_domain != NULL
+		    ? r->alt_domain
+		    : r->domain;
+	c.r = r;
+	c.m = m;
+	c.q = q;
+	c.rng = seed | 1;
+	c.udp_plain = cap <= 512 && !q->edns;
+	c.has_ttl = has_ttl;
+	c.ttl = ttl;
+	for (i = 0; service[i] && i < sizeof(lsvc) - 1; i++)
+		lsvc[i] = (char)tolower((unsigned char)service[i]);
+	lsvc[i] = '\0';
+	dns_msg_init(&c.msg, buf, cap, q, true, r->ra, DNS_R_NOERROR,
+	    r->compress);
+	if (q->qclass != DNS_C_IN && q->qclass != 255)
+		dns_msg_set_rcode(&c.msg, DNS_R_REFUSED);
+	else if (m == NULL)
+		dns_msg_set_rcode(&c.msg, DNS_R_SERVFAIL);
+	else
+		answer_service(&c, lsvc, NULL);
+	*len = dns_msg_finish(&c.msg, c.tc, 4096);
+	return RESOLVE_ANSWER;
 }
 
 int

@@ -50,6 +50,19 @@ int resolve(const struct resolver *r, const struct mirror *m,
 int resolve_other_dc(const struct resolver *r, const struct dns_query *q,
     char *dc, size_t len);
 
+/* resolve_query_name - q is "<name>.query[.<dc>].<domain>": 1, the
+ * prepared query's name (its labels, dots between) and the datacenter
+ * ("" for ours); else 0. */
+int resolve_query_name(const struct resolver *r, const struct dns_query *q,
+    char *name, size_t namelen, char *dc, size_t dclen);
+
+/* resolve_query - the answer to q from a prepared query's result: the
+ * instances of service in m (already chosen by the query), with the
+ * query's TTL when has_ttl.  An empty m answers NXDOMAIN. */
+int resolve_query(const struct resolver *r, const struct mirror *m,
+    const struct dns_query *q, const char *service, bool has_ttl,
+    uint32_t ttl, size_t cap, uint64_t seed, uint8_t *buf, size_t *len);
+
 /* resolve_error - a header-only response (FORMERR, NOTIMP, SERVFAIL,
  * REFUSED) to q; returns its length. */
 size_t resolve_error(const struct resolver *r, const struct dns_query *q,

@@ -472,11 +472,26 @@ struct rwait {
 	struct rwait *next;
 };
 
+/* a "<name>.query." question waiting for raftd to execute the query */
+struct pqwait {
+	struct dnsd *d;
+	struct rwait w;
+	bool remote; /* asked through IPC_DC_FORWARD */
+	struct pqwait *next, *prev;
+};
+
 static void
 rwaits_drop_conn(struct dnsd *d, struct tcp_conn *c)
 {
+	struct pqwait *p;
 	size_t i;
 
+	for (p = d->pqws; p != NULL; p = p->next)
+		if (p->w.conn == c) {
+			p->w.conn = NULL;
+			p->w.udp_fd = -1;
+			c->pending--;
+		}
 	for (i = 0; i < d->nrdc; i++) {
 		struct rwait *w;
 
@@ -575,7 +590,8 @@ rdc_done(int status, void *body, const char *errmsg, void *arg)
 	}
 	for (x = r->waiters; x != NULL; x = next) {
 		next = x->next;
-		rwait_answer(d, r, x);
+		if (status != -ECANCELED) /* else dnsd is stopping */
+			rwait_answer(d, r, x);
 		if (x->conn != NULL)
 			x->conn->pending--;
 		free(x->pkt);
@@ -681,6 +697,156 @@ remote_query(struct dnsd *d, const struct dns_query *q, const char *dc,
 	return 0;
 }
 
+/* --------------------------------------------------- prepared queries */
+
+#define PQ_WAIT_MAX 1024
+
+
+static void
+pqw_free(struct pqwait *p)
+{
+	struct dnsd *d = p->d;
+
+	if (p->prev)
+		p->prev->next = p->next;
+	else
+		d->pqws = p->next;
+	if (p->next)
+		p->next->prev = p->prev;
+	d->npqws--;
+	if (p->w.conn != NULL)
+		p->w.conn->pending--;
+	free(p->w.pkt);
+	free(p);
+}
+
+static void
+pq_done(int status, void *body, const char *errmsg, void *arg)
+{
+	struct pqwait *p = arg;
+	struct dnsd *d = p->d;
+	static uint8_t out[65535];
+	struct ipc_query_result res, *r = body;
+	struct ipc_dc_reply *w = body;
+	struct resolver rr = d->res;
+	struct ipc_catalog_reply none;
+	struct mirror *m = NULL;
+	struct dns_query q;
+	uint64_t ttl_ms = 0;
+	size_t cap, len = 0;
+	bool has_ttl = false;
+
+	memset(&res, 0, sizeof(res));
+	if (status == 0 && p->remote) {
+		if (cdc_decode(&ipc_query_result_desc, w->body.p, w->body.n,
+			&res, NULL) < 0)
+			status = -EBADMSG;
+		r = &res;
+	}
+	if (status == -ECANCELED || /* dnsd is stopping */
+	    (p->w.conn == NULL && p->w.udp_fd < 0) ||
+	    dns_parse_query(p->w.pkt, p->w.len, &q) < 0)
+		goto out;
+	cap = p->w.conn != NULL ? 65535 : q.edns ? q.udp_size : 512;
+	if (cap > (p->w.conn != NULL ? sizeof(out) : DNSD_UDP_MAX))
+		cap = p->w.conn != NULL ? sizeof(out) : DNSD_UDP_MAX;
+	if (cap < 512)
+		cap = 512;
+	if (status == 0) {
+		m = mirror_build(&r->catalog);
+		if (r->datacenter != NULL && *r->datacenter != '\0')
+			rr.dc = r->datacenter;
+		if (r->query.dns_ttl != NULL && *r->query.dns_ttl != '\0' &&
+		    cfg_duration_parse(r->query.dns_ttl, &ttl_ms) == 0)
+			has_ttl = true;
+		resolve_query(&rr, m, &q, r->query.service ? r->query.service
+							  : "",
+		    has_ttl, (uint32_t)(ttl_ms / 1000), cap, d->seed++, out,
+		    &len);
+	} else if (status == -ENOENT ||
+		   (status == -EHOSTUNREACH && errmsg != NULL &&
+		       strstr(errmsg, "No path") != NULL)) {
+		/* no such query (or datacenter): NXDOMAIN with the SOA */
+		memset(&none, 0, sizeof(none));
+		m = mirror_build(&none);
+		resolve_query(&rr, m, &q, "", false, 0, cap, 0, out, &len);
+	} else {
+		log_debug("prepared query: %s", errmsg ? errmsg : "error");
+		len = resolve_error(&d->res, &q, DNS_R_SERVFAIL, out, cap);
+	}
+	if (len > 0) {
+		if (p->w.conn != NULL)
+			tcp_send(p->w.conn, out, len);
+		else
+			(void)sendto(p->w.udp_fd, out, len, MSG_DONTWAIT,
+			    (struct sockaddr *)&p->w.peer, p->w.peerlen);
+	}
+out:
+	mirror_free(m);
+	cdc_free(&ipc_query_result_desc, &res);
+	pqw_free(p);
+}
+
+/* pq_query - "<name>.query[.<dc>]": raftd executes the query (in dc, if
+ * given), the answer comes when it does */
+static size_t
+pq_query(struct dnsd *d, const struct dns_query *q, const char *name,
+    const char *dc, const uint8_t *pkt, size_t n, int udp_fd,
+    const struct sockaddr_storage *peer, socklen_t peerlen,
+    struct tcp_conn *conn, uint8_t *out, size_t cap)
+{
+	struct ipc_query_exec xq;
+	struct pqwait *p;
+	int r;
+
+	if (d->npqws >= PQ_WAIT_MAX)
+		return resolve_error(&d->res, q, DNS_R_SERVFAIL, out, cap);
+	p = xcalloc(1, sizeof(*p));
+	p->d = d;
+	p->w.pkt = xmalloc(n);
+	memcpy(p->w.pkt, pkt, n);
+	p->w.len = n;
+	p->w.udp_fd = udp_fd;
+	if (peer != NULL) {
+		memcpy(&p->w.peer, peer, peerlen);
+		p->w.peerlen = peerlen;
+	}
+	p->w.conn = conn;
+	if (conn != NULL)
+		conn->pending++;
+	p->next = d->pqws;
+	if (d->pqws)
+		d->pqws->prev = p;
+	d->pqws = p;
+	d->npqws++;
+	memset(&xq, 0, sizeof(xq));
+	xq.name = (char *)name;
+	xq.mode = d->conf->dns_allow_stale ? RAFT_READ_STALE
+					   : RAFT_READ_DEFAULT;
+	if (*dc == '\0') {
+		r = ipc_call(d->raftd, IPC_QUERY_EXECUTE, &xq, 10000, pq_done,
+		    p);
+	} else {
+		struct ipc_dc_req fq;
+		struct buf b = BUF_INIT;
+
+		cdc_encode(&b, &ipc_query_exec_desc, &xq);
+		memset(&fq, 0, sizeof(fq));
+		fq.dc = (char *)dc;
+		fq.type = IPC_QUERY_EXECUTE;
+		fq.body.p = b.data;
+		fq.body.n = b.len;
+		p->remote = true;
+		r = ipc_call(d->raftd, IPC_DC_FORWARD, &fq, 20000, pq_done, p);
+		buf_free(&b);
+	}
+	if (r < 0) {
+		pqw_free(p);
+		return resolve_error(&d->res, q, DNS_R_SERVFAIL, out, cap);
+	}
+	return 0;
+}
+
 /* ------------------------------------------------------------ queries */
 
 /* handle - one request packet; the response length (0: none now) */
@@ -691,7 +857,7 @@ handle(struct dnsd *d, const uint8_t *pkt, size_t n, bool tcp, int udp_fd,
 {
 	struct dns_query q;
 	size_t cap, len;
-	char dc[64];
+	char dc[64], qname[DNS_MAX_NAME + 1];
 	int rc;
 
 	(*d->c_queries)++;
@@ -713,6 +879,10 @@ handle(struct dnsd *d, const uint8_t *pkt, size_t n, bool tcp, int udp_fd,
 	}
 	if (rc < 0)
 		return 0;
+	if (resolve_query_name(&d->res, &q, qname, sizeof(qname), dc,
+		sizeof(dc)))
+		return pq_query(d, &q, qname, dc, pkt, n, udp_fd, peer, peerlen,
+		    conn, out, cap);
 	if (resolve_other_dc(&d->res, &q, dc, sizeof(dc)))
 		return remote_query(d, &q, dc, pkt, n, udp_fd, peer, peerlen,
 		    conn, out, cap);

@@ -873,6 +873,9 @@ handle(struct http_req *req, void *arg)
 		api_txn(a, req);
 	} else if (strcmp(req->path, "/v1/snapshot") == 0) {
 		api_snapshot(a, req);
+	} else if (strcmp(req->path, "/v1/query") == 0 ||
+		   strncmp(req->path, "/v1/query/", 10) == 0) {
+		api_query(a, req, req->path + 9);
 	} else if (strncmp(req->path, "/v1/catalog/", 12) == 0) {
 		api_catalog(a, req, req->path + 12);
 	} else if (strncmp(req->path, "/v1/health/", 11) == 0) {

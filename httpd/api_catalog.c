@@ -211,6 +211,39 @@ check_of(const struct ipc_check *ck, const struct ipc_service *sv)
 	       (*sid == '\0' || strcmp(sid, sv->id ? sv->id : "") == 0);
 }
 
+void
+jw_health_entry(struct jw *w, const struct ipc_catalog_reply *rep,
+    const struct ipc_service *sv)
+{
+	const struct ipc_node *nd = find_node(rep, sv->node);
+	size_t k;
+
+	jw_obj_open(w);
+	jw_key(w, "Node");
+	if (nd)
+		jw_node(w, nd);
+	else
+		jw_null(w);
+	jw_key(w, "Service");
+	jw_obj_open(w);
+	jw_service_fields(w, sv, false);
+	jw_key(w, "CreateIndex");
+	jw_uint(w, sv->create_index);
+	jw_key(w, "ModifyIndex");
+	jw_uint(w, sv->modify_index);
+	jw_obj_close(w);
+	jw_key(w, "Checks");
+	jw_arr_open(w);
+	for (k = 0; k < rep->checks.n; k++) {
+		const struct ipc_check *ck = (struct ipc_check *)rep->checks.v + k;
+
+		if (check_of(ck, sv))
+			jw_check(w, ck);
+	}
+	jw_arr_close(w);
+	jw_obj_close(w);
+}
+
 static int
 cmp_str(const void *a, const void *b)
 {
@@ -294,9 +327,9 @@ cmp_order(const void *a, const void *b)
 	return x->i < y->i ? -1 : x->i > y->i;
 }
 
-/* sort_services - rep's services (and, for nodes lists, nodes) in RTT
+/* sort_by_near - rep's services (and, for nodes lists, nodes) in RTT
  * order from ?near, stable; a no-op without ?near */
-static void
+void
 sort_by_near(const struct call *c, struct ipc_catalog_reply *rep)
 {
 	struct order *o;
@@ -473,31 +506,7 @@ read_done(int status, void *body, const char *errmsg, void *arg)
 			}
 			if (bad && http_query_has(req, "passing"))
 				continue;
-			jw_obj_open(&w);
-			jw_key(&w, "Node");
-			if (nd)
-				jw_node(&w, nd);
-			else
-				jw_null(&w);
-			jw_key(&w, "Service");
-			jw_obj_open(&w);
-			jw_service_fields(&w, sv, false);
-			jw_key(&w, "CreateIndex");
-			jw_uint(&w, sv->create_index);
-			jw_key(&w, "ModifyIndex");
-			jw_uint(&w, sv->modify_index);
-			jw_obj_close(&w);
-			jw_key(&w, "Checks");
-			jw_arr_open(&w);
-			for (k = 0; k < rep->checks.n; k++) {
-				const struct ipc_check *ck =
-				    (struct ipc_check *)rep->checks.v + k;
-
-				if (check_of(ck, sv))
-					jw_check(&w, ck);
-			}
-			jw_arr_close(&w);
-			jw_obj_close(&w);
+			jw_health_entry(&w, rep, sv);
 		}
 		jw_arr_close(&w);
 		break;
@@ -519,7 +528,7 @@ read_done(int status, void *body, const char *errmsg, void *arg)
 }
 
 /* near_done - the coordinates are in: now the catalog read */
-static void
+void
 near_done(int status, void *body, const char *errmsg, void *arg)
 {
 	struct call *c = arg;

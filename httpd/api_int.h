@@ -58,6 +58,8 @@ struct call {
 	struct ipc_session_read sq;
 	struct ipc_event_list eq;
 	struct ipc_catalog_read cq;
+	struct ipc_query_exec xq;
+	struct ipc_query_read qq;
 	/* ?near=<node|_agent>: coordinates from gossipd, to sort by RTT */
 	char *near;
 	char **cnames;
@@ -122,12 +124,20 @@ void jw_service_fields(struct jw *w, const struct ipc_service *sv,
 void jw_tags(struct jw *w, const struct cdc_strlist *tags);
 void jw_member(struct jw *w, const struct ipc_member *m);
 void jw_coord(struct jw *w, const struct cdc_bytes *b);
+/* jw_health_entry - {Node, Service, Checks} of one instance in rep */
+void jw_health_entry(struct jw *w, const struct ipc_catalog_reply *rep,
+    const struct ipc_service *sv);
+/* ?near: near_done (gossipd's members' reply) keeps their coordinates in
+ * c and issues c's read; sort_by_near orders rep by RTT from c->near */
+void near_done(int status, void *body, const char *errmsg, void *arg);
+void sort_by_near(const struct call *c, struct ipc_catalog_reply *rep);
 bool parse_bool(const char *s, bool *out);
 
 /* the endpoints */
 void api_session(struct api *a, struct http_req *req, const char *rest);
 void api_txn(struct api *a, struct http_req *req);
 void api_snapshot(struct api *a, struct http_req *req);
+void api_query(struct api *a, struct http_req *req, const char *rest);
 void api_agent(struct api *a, struct http_req *req, const char *rest);
 /* api_monitor - /v1/agent/monitor: stream log lines; api_monitor_close
  * ends every stream (httpd stopping) */

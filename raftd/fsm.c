@@ -13,6 +13,7 @@
 #include "buf.h"
 #include "codec.h"
 #include "fsm.h"
+#include "pquery.h"
 #include "log.h"
 #include "xmalloc.h"
 
@@ -28,6 +29,7 @@
  * "pending" -> the index (u64 BE) of the RESTORE entry whose state was
  * swapped in (set inside the installed file, cleared by that entry) */
 #define T_RESTORE "restore"
+#define T_QUERIES "queries" /* id -> struct ipc_pquery */
 #define NAME_MAX_LEN 255   /* node names and check ids */
 
 /* what one command is being applied with */
@@ -38,6 +40,8 @@ struct actx {
 	struct ipc_raft_result *res;
 	bool in_txn; /* results are collected */
 };
+
+static int queries_of_session_delete(struct actx *a, const char *sid);
 
 void
 fsm_encode_cmd(const struct ipc_raft_cmd *cmd, struct buf *b)
@@ -692,6 +696,8 @@ session_destroy(struct actx *a, const char *sid)
 	free(hc.keys);
 	if (r >= 0)
 		r = store_state_del(a->t, T_SESSIONS, sid, strlen(sid));
+	if (r >= 0)
+		r = queries_of_session_delete(a, sid);
 	if (r >= 0)
 		r = bump_index(a, T_SESSIONS);
 	if (r >= 0) {
@@ -1515,6 +1521,165 @@ restore_clear(struct store_txn *t)
 	return r == -ENOENT ? 0 : r;
 }
 
+/* ---------------------------------------------------- prepared queries */
+
+struct qname_ctx {
+	const char *id, *name;
+	bool taken;
+	struct keylist bound; /* QUERY_SESSION: ids bound to a session */
+	const char *session;
+	int err;
+};
+
+static int
+query_scan(void *arg, const void *k, size_t klen, const void *v, size_t vlen)
+{
+	struct qname_ctx *qc = arg;
+	struct ipc_pquery q;
+
+	memset(&q, 0, sizeof(q));
+	if (cdc_decode(&ipc_pquery_desc, v, vlen, &q, NULL) < 0) {
+		qc->err = -EUCLEAN;
+		return 1;
+	}
+	if (qc->name != NULL && q.name != NULL && *q.name &&
+	    strcmp(q.name, qc->name) == 0 &&
+	    (klen != strlen(qc->id) || memcmp(k, qc->id, klen) != 0))
+		qc->taken = true;
+	if (qc->session != NULL && q.session != NULL &&
+	    strcmp(q.session, qc->session) == 0)
+		keylist_add(&qc->bound, k, klen, NULL, 0);
+	cdc_free(&ipc_pquery_desc, &q);
+	return 0;
+}
+
+static int
+query_set(struct actx *a, const struct ipc_pquery *in, bool update,
+    uint32_t *why)
+{
+	struct ipc_pquery q = *in;
+	struct qname_ctx qc;
+	struct ipc_session s;
+	struct buf b = BUF_INIT;
+	const void *v;
+	size_t vlen;
+	int r;
+
+	if (in->id == NULL || *in->id == '\0' ||
+	    strlen(in->id) > FSM_SESSION_ID_MAX || in->service == NULL ||
+	    *in->service == '\0' ||
+	    (in->name != NULL && strlen(in->name) > FSM_KEY_MAX)) {
+		*why = RAFT_ERR_INVALID;
+		return 0;
+	}
+	if (in->session != NULL && *in->session != '\0') {
+		if (strlen(in->session) > FSM_SESSION_ID_MAX) {
+			*why = RAFT_ERR_INVALID;
+			return 0;
+		}
+		r = get_session(a->t, in->session, &s);
+		if (r == -ENOENT) {
+			*why = RAFT_ERR_NO_SESSION;
+			return 0;
+		}
+		if (r < 0)
+			return r;
+		cdc_free(&ipc_session_desc, &s);
+	}
+	memset(&qc, 0, sizeof(qc));
+	qc.id = in->id;
+	qc.name = in->name;
+	r = store_state_iterate(a->t, T_QUERIES, "", 0, query_scan, &qc);
+	if (r == -ENOENT)
+		r = 0;
+	if (r == 0)
+		r = qc.err;
+	if (r < 0)
+		return r;
+	if (qc.taken) {
+		*why = RAFT_ERR_QUERY_NAME;
+		return 0;
+	}
+	q.create_index = a->index;
+	r = store_state_get(a->t, T_QUERIES, in->id, strlen(in->id), &v,
+	    &vlen);
+	if (r == 0) {
+		struct ipc_pquery old;
+
+		memset(&old, 0, sizeof(old));
+		if (cdc_decode(&ipc_pquery_desc, v, vlen, &old, NULL) == 0)
+			q.create_index = old.create_index;
+		cdc_free(&ipc_pquery_desc, &old);
+	} else if (r == -ENOENT && update) {
+		*why = RAFT_ERR_NOT_FOUND; /* PUT of a query nobody made */
+		return 0;
+	} else if (r != -ENOENT) {
+		return r;
+	}
+	q.modify_index = a->index;
+	cdc_encode(&b, &ipc_pquery_desc, &q);
+	r = store_state_put(a->t, T_QUERIES, in->id, strlen(in->id), b.data,
+	    b.len);
+	buf_free(&b);
+	if (r == 0)
+		r = bump_index(a, T_QUERIES);
+	if (r == 0)
+		fx_change(a, T_QUERIES, in->id, false);
+	return r;
+}
+
+static int
+query_delete(struct actx *a, const char *id, uint32_t *why)
+{
+	int r;
+
+	if (id == NULL || *id == '\0' || strlen(id) > FSM_SESSION_ID_MAX) {
+		*why = RAFT_ERR_NOT_FOUND;
+		return 0;
+	}
+	r = store_state_del(a->t, T_QUERIES, id, strlen(id));
+	if (r == -ENOENT) {
+		*why = RAFT_ERR_NOT_FOUND;
+		return 0;
+	}
+	if (r == 0)
+		r = bump_index(a, T_QUERIES);
+	if (r == 0)
+		fx_change(a, T_QUERIES, id, false);
+	return r;
+}
+
+/* queries_of_session_delete - a query bound to a session goes with it
+ * (Consul's rule) */
+static int
+queries_of_session_delete(struct actx *a, const char *sid)
+{
+	struct qname_ctx qc;
+	uint32_t why = 0;
+	size_t i;
+	int r;
+
+	memset(&qc, 0, sizeof(qc));
+	qc.session = sid;
+	r = store_state_iterate(a->t, T_QUERIES, "", 0, query_scan, &qc);
+	if (r == -ENOENT)
+		r = 0;
+	if (r == 0)
+		r = qc.err;
+	for (i = 0; r == 0 && i < qc.bound.n; i++) {
+		char id[FSM_SESSION_ID_MAX + 1];
+		size_t n = qc.bound.keys[i].len;
+
+		if (n > FSM_SESSION_ID_MAX)
+			continue;
+		memcpy(id, qc.bound.keys[i].data, n);
+		id[n] = '\0';
+		r = query_delete(a, id, &why);
+	}
+	keylist_free(&qc.bound);
+	return r;
+}
+
 static int
 restore_chunk(struct actx *a, const struct ipc_raft_cmd *c, uint32_t *why)
 {
@@ -1882,6 +2047,12 @@ apply_cmd(struct actx *a, const struct ipc_raft_cmd *c)
 		break;
 	case RAFT_OP_RESTORE:
 		r = restore_finish(a, &why);
+		break;
+	case RAFT_OP_QUERY_SET:
+		r = query_set(a, &c->pquery, c->cas != 0, &why);
+		break;
+	case RAFT_OP_QUERY_DELETE:
+		r = query_delete(a, c->key, &why);
 		break;
 	case RAFT_OP_TXN:
 		if (c->ops.n > FSM_TXN_MAX_OPS) {
@@ -2321,4 +2492,90 @@ fsm_catalog_read(struct store *st, const char *what, const char *node,
 	if (rep->index == 0)
 		rep->index = 1;
 	return 0;
+}
+
+/* ---------------------------------------------------- prepared queries */
+
+struct qlist_ctx {
+	struct cdc_list *l;
+	int err;
+};
+
+static int
+add_query(void *arg, const void *k, size_t klen, const void *v, size_t vlen)
+{
+	struct qlist_ctx *qc = arg;
+	struct ipc_pquery *q;
+
+	(void)k;
+	(void)klen;
+	qc->l->v = xreallocarray(qc->l->v, qc->l->n + 1, sizeof(*q));
+	q = (struct ipc_pquery *)qc->l->v + qc->l->n;
+	memset(q, 0, sizeof(*q));
+	if (cdc_decode(&ipc_pquery_desc, v, vlen, q, NULL) < 0) {
+		qc->err = -EUCLEAN;
+		return 1;
+	}
+	qc->l->n++;
+	return 0;
+}
+
+int
+fsm_query_read(struct store *st, const char *id, struct ipc_query_list *rep,
+    struct errbuf *eb)
+{
+	struct store_read *rd;
+	struct qlist_ctx qc = {&rep->queries, 0};
+	const void *v;
+	size_t vlen;
+	int r;
+
+	if ((r = store_state_read_begin(st, &rd)) < 0)
+		return errbuf_set(eb, r, "state: read: %s", strerror(-r));
+	rep->index = read_index(rd, T_QUERIES);
+	if (id != NULL && *id != '\0') {
+		r = -ENOENT;
+		if (strlen(id) <= FSM_SESSION_ID_MAX)
+			r = store_state_read_get(rd, T_QUERIES, id, strlen(id),
+			    &v, &vlen);
+		if (r == 0)
+			add_query(&qc, id, strlen(id), v, vlen);
+		else if (r == -ENOENT)
+			r = 0;
+	} else {
+		r = store_state_read_iterate(rd, T_QUERIES, "", 0, add_query,
+		    &qc);
+		if (r > 0 || r == -ENOENT)
+			r = 0;
+	}
+	store_state_read_end(rd);
+	if (r == 0 && qc.err)
+		r = qc.err;
+	if (r < 0)
+		return errbuf_set(eb, r, "state: reading queries: %s",
+		    strerror(-r));
+	if (rep->index == 0)
+		rep->index = 1;
+	return 0;
+}
+
+int
+fsm_query_find(struct store *st, const char *name, struct ipc_pquery *out,
+    uint64_t *index, struct errbuf *eb)
+{
+	struct ipc_query_list all;
+	int i, r;
+
+	memset(&all, 0, sizeof(all));
+	if ((r = fsm_query_read(st, NULL, &all, eb)) < 0)
+		return r;
+	*index = all.index;
+	i = pq_choose(all.queries.v, all.queries.n, name ? name : "");
+	if (i < 0)
+		r = errbuf_set(eb, -ENOENT, "Query not found");
+	else
+		r = pq_render((struct ipc_pquery *)all.queries.v + i,
+		    name ? name : "", out, eb);
+	cdc_free(&ipc_query_list_desc, &all);
+	return r;
 }

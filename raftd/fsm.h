@@ -122,6 +122,17 @@ int fsm_entry_op(const struct raft_entry *e);
 int fsm_restore_stage(struct store *st, const struct raft_entry *e,
     const char *path, struct errbuf *eb);
 
+/* fsm_query_read - the prepared query id (NULL or "": all) and the
+ * queries table's index (>= 1); rep zeroed by the caller. */
+int fsm_query_read(struct store *st, const char *id,
+    struct ipc_query_list *rep, struct errbuf *eb);
+
+/* fsm_query_find - the query `name` means (an ID, a name, a template's
+ * prefix), rendered for that name (pquery.h); *index: the queries
+ * table's.  Returns 0, -ENOENT "Query not found", -EINVAL (template). */
+int fsm_query_find(struct store *st, const char *name,
+    struct ipc_pquery *out, uint64_t *index, struct errbuf *eb);
+
 /* fsm_encode_cmd - a command as the data of a log entry. */
 void fsm_encode_cmd(const struct ipc_raft_cmd *cmd, struct buf *b);
 

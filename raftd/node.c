@@ -29,6 +29,7 @@
 #include "log.h"
 #include "net.h"
 #include "node.h"
+#include "pquery.h"
 #include "raft/raft.h"
 #include "rpc.h"
 #include "sessions.h"
@@ -61,7 +62,8 @@ enum job_state {
 	J_READ_INDEX,
 	J_READ_APPLY,
 	J_FWD,
-	J_EXPORT /* a snapshot archive being made (ctx: its seq) */
+	J_EXPORT, /* a snapshot archive being made (ctx: its seq) */
+	J_QUERY	  /* a prepared query waiting for another datacenter */
 };
 
 /* a request being served: from a local daemon (req) or forwarded by
@@ -86,6 +88,15 @@ struct job {
 	enum job_state state;
 	uint64_t index, term, ctx;
 	ev_tstamp deadline;
+	/* a request of the driver's own (no requester): its answer goes to
+	 * on_done for parent instead */
+	struct job *parent;
+	void (*on_done)(struct job *parent, int status, void *body,
+	    const char *msg);
+	/* J_QUERY: the rendered query, the datacenters to fail over to */
+	struct ipc_pquery *pq;
+	char **targets;
+	size_t ntargets, ti;
 	struct job *next, *prev;
 };
 
@@ -189,6 +200,18 @@ static void
 job_free(struct job *j)
 {
 	struct node *n = j->n;
+	struct job *c;
+
+	for (c = n->jobs; c != NULL; c = c->next)
+		if (c->parent == j)
+			c->parent = NULL; /* its answer has nowhere to go */
+	if (j->pq != NULL) {
+		cdc_free(&ipc_pquery_desc, j->pq);
+		free(j->pq);
+	}
+	for (size_t i = 0; i < j->ntargets; i++)
+		free(j->targets[i]);
+	free(j->targets);
 
 	if (j->prev)
 		j->prev->next = j->next;
@@ -246,6 +269,12 @@ job_reply(struct job *j, const void *body)
 	struct ipc_dc_reply w;
 	struct buf b = BUF_INIT;
 
+	if (j->on_done != NULL) {
+		if (j->parent != NULL)
+			j->on_done(j->parent, 0, (void *)body, NULL);
+		job_free(j);
+		return;
+	}
 	if (j->wrapped) {
 		/* the requester asked through IPC_DC_FORWARD */
 		cdc_encode(&b, ti->rep, body);
@@ -270,6 +299,12 @@ job_reply(struct job *j, const void *body)
 static void
 job_error(struct job *j, int status, const char *msg)
 {
+	if (j->on_done != NULL) {
+		if (j->parent != NULL)
+			j->on_done(j->parent, status, NULL, msg);
+		job_free(j);
+		return;
+	}
 	if (!j->remote) {
 		ipc_reply_error(j->req, status, "%s", msg);
 	} else {
@@ -455,7 +490,14 @@ serve_read(struct job *j)
 	struct errbuf eb;
 	int r;
 
-	if (j->type == IPC_SESSION_READ) {
+	if (j->type == IPC_QUERY_READ) {
+		struct ipc_query_read *rq = j->body;
+		struct ipc_query_list *ql = rep;
+
+		r = fsm_query_read(n->st, rq->id, ql, &eb);
+		ql->known_leader = raft_leader(n->raft) != RAFT_NONE;
+		ql->last_contact_ms = last_contact_ms(n);
+	} else if (j->type == IPC_SESSION_READ) {
 		struct ipc_session_read *rq = j->body;
 		struct ipc_session_read_reply *sr = rep;
 
@@ -505,6 +547,8 @@ read_mode(const struct job *j)
 		return ((const struct ipc_catalog_read *)j->body)->mode;
 	if (j->type == IPC_TXN_READ)
 		return ((const struct ipc_txn_read *)j->body)->mode;
+	if (j->type == IPC_QUERY_READ)
+		return ((const struct ipc_query_read *)j->body)->mode;
 	return ((const struct ipc_kv_read *)j->body)->mode;
 }
 
@@ -750,6 +794,148 @@ do_snapshot_read(struct job *j)
 
 static void dispatch(struct job *j);
 
+/* query_reply - j's prepared query answered with cat (may be NULL: no
+ * instance anywhere) found in dc */
+static void
+query_reply(struct job *j, struct ipc_catalog_reply *cat, const char *dc,
+    uint64_t index)
+{
+	struct node *n = j->n;
+	struct ipc_query_result res;
+
+	memset(&res, 0, sizeof(res));
+	res.query = *j->pq;
+	if (cat != NULL)
+		res.catalog = *cat;
+	res.datacenter = (char *)dc;
+	res.failovers = (uint32_t)j->ti;
+	res.index = index ? index : 1;
+	res.known_leader = raft_leader(n->raft) != RAFT_NONE;
+	res.last_contact_ms = last_contact_ms(n);
+	job_reply(j, &res);
+}
+
+static void query_next_dc(struct job *j);
+
+/* query_dc_done - a failover datacenter's instances of the service */
+static void
+query_dc_done(struct job *j, int status, void *body, const char *msg)
+{
+	struct ipc_catalog_reply *cat = body;
+	const char *dc = j->targets[j->ti - 1];
+
+	if (status < 0) {
+		log_debug("query %s: datacenter %s: %s",
+		    j->pq->id ? j->pq->id : "", dc, msg ? msg : "error");
+	} else {
+		pq_filter(j->pq, cat);
+		if (cat->services.n > 0) {
+			query_reply(j, cat, dc, cat->index);
+			return;
+		}
+	}
+	query_next_dc(j);
+}
+
+/* query_next_dc - ask the next failover datacenter, or answer: none */
+static void
+query_next_dc(struct job *j)
+{
+	struct node *n = j->n;
+	struct ipc_catalog_read *cq;
+	struct job *c;
+
+	if (j->ti >= j->ntargets) {
+		query_reply(j, NULL, n->d->conf.datacenter, 0);
+		return;
+	}
+	cq = xcalloc(1, sizeof(*cq));
+	cq->what = xstrdup("service");
+	cq->service = xstrdup(j->pq->service);
+	c = job_new(n, NULL, IPC_CATALOG_READ, cq);
+	c->own_body = true;
+	c->parent = j;
+	c->on_done = query_dc_done;
+	snprintf(c->dc, sizeof(c->dc), "%s", j->targets[j->ti++]);
+	forward_dc(c);
+}
+
+static void
+add_target(struct job *j, const char *dc, const char *local)
+{
+	size_t i;
+
+	/* Consul asks only the datacenters it knows of */
+	if (strcmp(dc, local) == 0 || strlen(dc) >= DC_NAME_MAX ||
+	    j->n->wan == NULL || !wan_known(j->n->wan, dc))
+		return;
+	for (i = 0; i < j->ntargets; i++)
+		if (strcmp(j->targets[i], dc) == 0)
+			return;
+	j->targets = xreallocarray(j->targets, j->ntargets + 1, sizeof(char *));
+	j->targets[j->ntargets++] = xstrdup(dc);
+}
+
+/* do_query_exec - a prepared query: its instances here, else in the
+ * nearest NearestN datacenters, then the listed ones, in that order */
+static void
+do_query_exec(struct job *j)
+{
+	struct node *n = j->n;
+	struct ipc_query_exec *rq = j->body;
+	const char *local = n->d->conf.datacenter;
+	struct ipc_catalog_reply cat;
+	struct errbuf eb;
+	uint64_t index = 0;
+	size_t i;
+	int r;
+
+	if (rq->mode != RAFT_READ_STALE && raft_role(n->raft) != RAFT_LEADER) {
+		forward_to_leader(j);
+		return;
+	}
+	j->pq = xcalloc(1, sizeof(*j->pq));
+	if ((r = fsm_query_find(n->st, rq->name, j->pq, &index, &eb)) < 0) {
+		job_error(j, r, eb.msg);
+		return;
+	}
+	if (rq->explain) {
+		query_reply(j, NULL, local, index);
+		return;
+	}
+	memset(&cat, 0, sizeof(cat));
+	if ((r = fsm_catalog_read(n->st, "service", NULL, j->pq->service,
+		 &cat, &eb)) < 0) {
+		job_error(j, r, eb.msg);
+		return;
+	}
+	pq_filter(j->pq, &cat);
+	if (cat.services.n == 0) {
+		char **near = n->wan != NULL ? wan_datacenters(n->wan) : NULL;
+		uint32_t k = 0;
+
+		for (i = 0; near != NULL && near[i] != NULL &&
+			    k < j->pq->nearest_n; i++)
+			if (strcmp(near[i], local) != 0) {
+				add_target(j, near[i], local);
+				k++;
+			}
+		wan_names_free(near);
+		for (i = 0; i < j->pq->failover_dcs.n; i++)
+			add_target(j, j->pq->failover_dcs.v[i], local);
+	}
+	if (cat.services.n > 0 || j->ntargets == 0) {
+		query_reply(j, &cat, local, cat.index);
+		cdc_free(&ipc_catalog_reply_desc, &cat);
+		return;
+	}
+	cdc_free(&ipc_catalog_reply_desc, &cat);
+	j->state = J_QUERY;
+	j->deadline = ev_now(n->loop) + (double)(j->ntargets + 1) *
+					    (4 * DC_ATTEMPT_S + 1);
+	query_next_dc(j);
+}
+
 /* dc_forwardable - request types served in another datacenter */
 static bool
 dc_forwardable(uint32_t type)
@@ -765,6 +951,8 @@ dc_forwardable(uint32_t type)
 	case IPC_RAFT_REMOVE_PEER:
 	case IPC_SNAPSHOT_SAVE:
 	case IPC_SNAPSHOT_READ:
+	case IPC_QUERY_READ:
+	case IPC_QUERY_EXECUTE:
 		return true;
 	default:
 		return false;
@@ -853,7 +1041,11 @@ dispatch(struct job *j)
 	case IPC_SESSION_READ:
 	case IPC_CATALOG_READ:
 	case IPC_TXN_READ:
+	case IPC_QUERY_READ:
 		do_read(j);
+		break;
+	case IPC_QUERY_EXECUTE:
+		do_query_exec(j);
 		break;
 	case IPC_SESSION_RENEW:
 		do_renew(j);
@@ -1178,7 +1370,9 @@ transport_recv(struct transport *t, uint64_t from, uint8_t kind,
 					     type == IPC_SNAPSHOT_SAVE ||
 					     type == IPC_SNAPSHOT_READ ||
 					     type == IPC_DC_FORWARD ||
-					     type == IPC_DC_LIST)) {
+					     type == IPC_DC_LIST ||
+					     type == IPC_QUERY_READ ||
+					     type == IPC_QUERY_EXECUTE)) {
 			void *body = xcalloc(1, ti->req->size);
 			struct job *j;
 
@@ -2585,6 +2779,8 @@ client_init(struct node *n, struct errbuf *eb)
 	ipc_server_on(d->rpc, IPC_SNAPSHOT_READ, ipc_apply_handler, n);
 	ipc_server_on(d->rpc, IPC_DC_FORWARD, ipc_apply_handler, n);
 	ipc_server_on(d->rpc, IPC_DC_LIST, ipc_apply_handler, n);
+	ipc_server_on(d->rpc, IPC_QUERY_READ, ipc_apply_handler, n);
+	ipc_server_on(d->rpc, IPC_QUERY_EXECUTE, ipc_apply_handler, n);
 	ev_timer_init(&n->tick_w, client_tick_cb, NODE_TICK_S, NODE_TICK_S);
 	n->tick_w.data = n;
 	ev_timer_start(n->loop, &n->tick_w);
@@ -2696,6 +2892,8 @@ node_init(struct daemon *d, struct errbuf *eb)
 	ipc_server_on(d->rpc, IPC_SNAPSHOT_READ, ipc_apply_handler, n);
 	ipc_server_on(d->rpc, IPC_DC_FORWARD, ipc_apply_handler, n);
 	ipc_server_on(d->rpc, IPC_DC_LIST, ipc_apply_handler, n);
+	ipc_server_on(d->rpc, IPC_QUERY_READ, ipc_apply_handler, n);
+	ipc_server_on(d->rpc, IPC_QUERY_EXECUTE, ipc_apply_handler, n);
 
 	ev_timer_init(&n->tick_w, tick_cb, NODE_TICK_S, NODE_TICK_S);
 	n->tick_w.data = n;
