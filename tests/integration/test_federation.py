@@ -10,6 +10,9 @@ lab: dc1 = server s1 (10.200.0.1) + client c1 (.2), dc2 = server s2 (.3)
     and a blocking query on it through dc1 wakes on a change made in dc2;
   - a service registered on dc2's client is found through dc1 over HTTP
     (?dc=dc2) and DNS (web.service.dc2.consul);
+  - a prepared query of dc1 (OnlyPassing, Failover NearestN 1 + dc2)
+    answers with dc1's instance, with dc2's over HTTP and DNS once dc1's
+    check fails (Failovers 1), and with dc1's again when it passes;
   - an unknown datacenter: 500 "No path to datacenter" and NXDOMAIN;
   - the WAN cut (dc1's hosts from dc2's): each datacenter keeps serving
     its own reads and writes, cross-datacenter requests fail with a clear
@@ -156,6 +159,36 @@ def two_datacenters_over_the_wan():
         assert st == "NOERROR" and [a[-1] for a in ans] == [IP[4]], (st, ans)
         st, ans = c1.dig("c2.node.dc2.consul")
         assert st == "NOERROR" and [a[-1] for a in ans] == [IP[4]], (st, ans)
+
+        # a prepared query of dc1 that fails over to dc2
+        for h in (c1, c2):
+            assert h.http("/v1/agent/service/register", "PUT", json.dumps(
+                {"Name": "db", "Port": 5432, "Check": {"TTL": "60s", "Status": "passing"}}
+            ))[0] == 200
+        wait_for(lambda: len(json.loads(c1.http("/v1/health/service/db?passing")[1])) == 1 and
+                 len(json.loads(c2.http("/v1/health/service/db?passing")[1])) == 1,
+                 30, "db passing in both datacenters")
+        st, body = c1.http("/v1/query", "POST", json.dumps(
+            {"Name": "db", "Service": {"Service": "db", "OnlyPassing": True,
+                                       "Failover": {"NearestN": 1, "Datacenters": ["dc2"]}}}))
+        assert st == 200, body
+
+        def executed():
+            res = json.loads(c1.http("/v1/query/db/execute")[1])
+            return (res["Datacenter"], res["Failovers"],
+                    [n["Node"]["Node"] for n in res["Nodes"]])
+        assert executed() == ("dc1", 0, ["c1"]), executed()
+        assert [a[-1] for a in c1.dig("db.query.consul")[1]] == [IP[2]]
+        # no healthy db in dc1: dc2's, over HTTP and DNS
+        assert c1.http("/v1/agent/check/fail/service:db", "PUT")[0] == 200
+        wait_for(lambda: executed() == ("dc2", 1, ["c2"]), 20, "failover to dc2")
+        st, ans = c1.dig("db.query.consul")
+        assert st == "NOERROR" and [a[-1] for a in ans] == [IP[4]], (st, ans)
+        st, ans = c1.dig("db.query.consul", "SRV")
+        assert ans and ans[0][-1] == "c2.node.dc2.consul.", ans
+        # and back once dc1's is healthy again
+        assert c1.http("/v1/agent/check/pass/service:db", "PUT")[0] == 200
+        wait_for(lambda: executed() == ("dc1", 0, ["c1"]), 20, "dc1 again")
 
         # an unknown datacenter
         assert c1.http("/v1/kv/x?dc=nowhere") == (500, "No path to datacenter")

@@ -1,5 +1,6 @@
 /* test_fsm.c - raftd's state machine on a real store: KV set, cas,
  * delete, delete-tree, idempotent resends, bad commands, reads. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -970,6 +971,102 @@ test_restore(void **state)
 	buf_free(&file);
 }
 
+/* ---------------------------------------------------- prepared queries */
+
+#define S_UNKNOWN "11111111-2222-3333-4444-555555555555"
+#define S_BOUND "66666666-2222-3333-4444-555555555555"
+
+static struct ipc_raft_result
+query_op(uint32_t op, const char *id, const char *name, const char *svc,
+    const char *session, bool update)
+{
+	struct ipc_raft_cmd c;
+
+	memset(&c, 0, sizeof(c));
+	c.op = op;
+	c.key = (char *)id;
+	c.cas = update ? 1 : 0;
+	c.pquery.id = (char *)id;
+	c.pquery.name = (char *)name;
+	c.pquery.service = (char *)svc;
+	c.pquery.session = (char *)session;
+	if (name != NULL && name[strlen(name) - 1] == '-')
+		c.pquery.template_type = (char *)"name_prefix_match";
+	return apply_full(&c, NULL);
+}
+
+static void
+test_prepared_queries(void **state)
+{
+	struct ipc_query_list l;
+	struct ipc_raft_result r;
+	struct ipc_pquery q;
+	struct errbuf eb;
+	uint64_t idx, created;
+
+	(void)state;
+	r = query_op(RAFT_OP_QUERY_SET, "q-1", "web", "web", NULL, false);
+	assert_true(r.ok);
+	created = r.index;
+	r = query_op(RAFT_OP_QUERY_SET, "q-2", "geo-", "x", NULL, false);
+	assert_true(r.ok);
+	/* a name belongs to one query */
+	r = query_op(RAFT_OP_QUERY_SET, "q-3", "web", "other", NULL, false);
+	assert_int_equal(r.err, RAFT_ERR_QUERY_NAME);
+	/* an update must find its query; it keeps CreateIndex */
+	r = query_op(RAFT_OP_QUERY_SET, "q-9", "nine", "x", NULL, true);
+	assert_int_equal(r.err, RAFT_ERR_NOT_FOUND);
+	r = query_op(RAFT_OP_QUERY_SET, "q-1", "web", "web2", NULL, true);
+	assert_true(r.ok);
+	memset(&l, 0, sizeof(l));
+	assert_int_equal(fsm_query_read(st, "q-1", &l, &eb), 0);
+	assert_int_equal(l.queries.n, 1);
+	q = *(struct ipc_pquery *)l.queries.v;
+	assert_string_equal(q.service, "web2");
+	assert_int_equal(q.create_index, created);
+	assert_int_equal(q.modify_index, r.index);
+	assert_int_equal(l.index, r.index);
+	cdc_free(&ipc_query_list_desc, &l);
+	/* find: by name, by template prefix, or not at all */
+	memset(&q, 0, sizeof(q));
+	assert_int_equal(fsm_query_find(st, "web", &q, &idx, &eb), 0);
+	assert_string_equal(q.id, "q-1");
+	cdc_free(&ipc_pquery_desc, &q);
+	assert_int_equal(fsm_query_find(st, "geo-db", &q, &idx, &eb), 0);
+	assert_string_equal(q.id, "q-2");
+	cdc_free(&ipc_pquery_desc, &q);
+	assert_int_equal(fsm_query_find(st, "nothing", &q, &idx, &eb), -ENOENT);
+	/* unknown session: refused; a bound query goes with its session */
+	r = query_op(RAFT_OP_QUERY_SET, "q-4", "s", "s", S_UNKNOWN, false);
+	assert_int_equal(r.err, RAFT_ERR_NO_SESSION);
+	session_create(S_BOUND, "release", 0);
+	r = query_op(RAFT_OP_QUERY_SET, "q-4", "s", "s", S_BOUND, false);
+	assert_true(r.ok);
+	memset(&r, 0, sizeof(r));
+	{
+		struct ipc_raft_cmd c;
+
+		memset(&c, 0, sizeof(c));
+		c.op = RAFT_OP_SESSION_DESTROY;
+		c.session = (char *)S_BOUND;
+		r = apply_full(&c, NULL);
+		assert_true(r.ok);
+	}
+	memset(&l, 0, sizeof(l));
+	assert_int_equal(fsm_query_read(st, "q-4", &l, &eb), 0);
+	assert_int_equal(l.queries.n, 0);
+	cdc_free(&ipc_query_list_desc, &l);
+	/* delete, and delete again */
+	r = query_op(RAFT_OP_QUERY_DELETE, "q-2", NULL, NULL, NULL, false);
+	assert_true(r.ok);
+	r = query_op(RAFT_OP_QUERY_DELETE, "q-2", NULL, NULL, NULL, false);
+	assert_int_equal(r.err, RAFT_ERR_NOT_FOUND);
+	memset(&l, 0, sizeof(l));
+	assert_int_equal(fsm_query_read(st, NULL, &l, &eb), 0);
+	assert_int_equal(l.queries.n, 1);
+	cdc_free(&ipc_query_list_desc, &l);
+}
+
 int
 main(void)
 {
@@ -992,6 +1089,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_catalog_services, setup,
 		teardown),
 	    cmocka_unit_test_setup_teardown(test_restore, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_prepared_queries, setup,
+		teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
