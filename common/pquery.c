@@ -12,6 +12,10 @@
 #include "xmalloc.h"
 
 #define PQ_MAX_GROUPS 10
+#define PQ_REGEXP_MAX 256
+#define PQ_BOUND_MAX 100
+#define PQ_BOUNDS_MAX 2
+#define PQ_GROUP_QUANTS_MAX 4
 #define S(x) ((x) != NULL ? (x) : "")
 
 static bool
@@ -136,6 +140,68 @@ interp_str(char **s, const struct vars *v)
 	*s = n;
 }
 
+/* regexp_ok - POSIX regcomp (glibc) copies the pattern's tree for every
+ * repetition, so "x++++...", nested "((a?)?)?..." or nested {m,n} bounds
+ * cost exponential time and memory (Consul's RE2 has no such case).
+ * Allowed: at most PQ_REGEXP_MAX bytes, no quantifier right after
+ * another, at most PQ_GROUP_QUANTS_MAX quantified groups, at most
+ * PQ_BOUNDS_MAX bounds of at most PQ_BOUND_MAX. */
+static int
+regexp_ok(const char *re, struct errbuf *eb)
+{
+	size_t i, n = strlen(re), bounds = 0, gq = 0;
+	bool after_quant = false;
+
+	if (n > PQ_REGEXP_MAX)
+		return errbuf_set(eb, -EINVAL, "Regexp longer than %d bytes",
+		    PQ_REGEXP_MAX);
+	for (i = 0; i < n; i++) {
+		char ch = re[i];
+
+		if (ch == '\\' && i + 1 < n) {
+			i++;
+			after_quant = false;
+			continue;
+		}
+		if (ch == '*' || ch == '+' || ch == '?' || ch == '{') {
+			if (after_quant)
+				return errbuf_set(eb, -EINVAL,
+				    "Regexp: repeated quantifiers are not "
+				    "supported");
+			/* a quantified group is copied as a whole: nested
+			 * ones multiply */
+			if (i > 0 && re[i - 1] == ')' &&
+			    ++gq > PQ_GROUP_QUANTS_MAX)
+				return errbuf_set(eb, -EINVAL,
+				    "Regexp: more than %d quantified groups "
+				    "are not supported",
+				    PQ_GROUP_QUANTS_MAX);
+			if (ch == '{') {
+				char *end;
+				unsigned long a = strtoul(re + i + 1, &end, 10);
+				unsigned long b = a;
+
+				if (*end == ',')
+					b = end[1] == '}' ? a
+							  : strtoul(end + 1,
+								&end, 10);
+				if (a > PQ_BOUND_MAX || b > PQ_BOUND_MAX ||
+				    ++bounds > PQ_BOUNDS_MAX)
+					return errbuf_set(eb, -EINVAL,
+					    "Regexp: repetition bounds over "
+					    "%d are not supported",
+					    PQ_BOUND_MAX);
+				while (i < n && re[i] != '}')
+					i++;
+			}
+			after_quant = true;
+			continue;
+		}
+		after_quant = false;
+	}
+	return 0;
+}
+
 int
 pq_render(const struct ipc_pquery *q, const char *name,
     struct ipc_pquery *out, struct errbuf *eb)
@@ -159,7 +225,8 @@ pq_render(const struct ipc_pquery *q, const char *name,
 	v.suffix = strlen(name) >= strlen(v.prefix) ? name + strlen(v.prefix)
 						   : "";
 	if (q->template_regexp != NULL && *q->template_regexp != '\0') {
-		if (regcomp(&re, q->template_regexp, REG_EXTENDED) != 0) {
+		if (regexp_ok(q->template_regexp, eb) < 0 ||
+		    regcomp(&re, q->template_regexp, REG_EXTENDED) != 0) {
 			cdc_free(&ipc_pquery_desc, out);
 			return errbuf_set(eb, -EINVAL, "Bad Regexp: %s",
 			    q->template_regexp);
@@ -195,6 +262,8 @@ pq_check(const struct ipc_pquery *q, struct errbuf *eb)
 		return errbuf_set(eb, -EINVAL, "Bad Template.Type '%s'",
 		    q->template_type);
 	if (q->template_regexp != NULL && *q->template_regexp != '\0') {
+		if (regexp_ok(q->template_regexp, eb) < 0)
+			return -EINVAL;
 		if (regcomp(&re, q->template_regexp, REG_EXTENDED) != 0)
 			return errbuf_set(eb, -EINVAL,
 			    "Failed compiling Regexp: %s", q->template_regexp);

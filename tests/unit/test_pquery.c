@@ -116,6 +116,15 @@ test_check(void **state)
 	assert_int_equal(pq_check(&q, &eb), -EINVAL);
 	q.template_regexp = (char *)"^n(.*)$";
 	assert_int_equal(pq_check(&q, &eb), 0);
+	/* patterns glibc's regcomp would take exponential time on */
+	q.template_regexp = (char *)"}++++++++++++++++++++++++++++++";
+	assert_int_equal(pq_check(&q, &eb), -EINVAL);
+	q.template_regexp = (char *)"((((((a?)?)?)?)?)?)?";
+	assert_int_equal(pq_check(&q, &eb), -EINVAL);
+	q.template_regexp = (char *)"((a{100}){100}){100}";
+	assert_int_equal(pq_check(&q, &eb), -EINVAL);
+	q.template_regexp = (char *)"^geo-(a+|b?)\\+(x{2,3})$";
+	assert_int_equal(pq_check(&q, &eb), 0);
 }
 
 /* a catalog reply: web on n1 (tags v1, primary; passing), n2 (v1;
