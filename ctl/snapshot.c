@@ -64,6 +64,27 @@ unmap_file(struct mapped *m)
 	memset(m, 0, sizeof(*m));
 }
 
+/* open_verified - path mapped and checked as a snapshot archive (the
+ * error printed); the caller unmaps mf */
+static int
+open_verified(const char *path, struct mapped *mf, struct snap_meta *sm)
+{
+	struct errbuf eb;
+	int r;
+
+	if ((r = map_file(path, mf)) < 0) {
+		fprintf(stderr, "Error opening snapshot file %s: %s\n", path,
+		    strerror(-r));
+		return -1;
+	}
+	if (snapfile_verify(mf->p, mf->n, sm, NULL, &eb) < 0) {
+		fprintf(stderr, "Error verifying snapshot file: %s\n", eb.msg);
+		unmap_file(mf);
+		return -1;
+	}
+	return 0;
+}
+
 /* progress on stderr once a transfer has taken a while */
 struct progress {
 	double start, last;
@@ -151,7 +172,6 @@ snapshot_save(int argc, char **argv)
 	struct progress pg;
 	struct snap_meta sm;
 	struct mapped mf;
-	struct errbuf eb;
 	struct sink sk;
 	struct opts o;
 	char *tmp;
@@ -200,17 +220,9 @@ snapshot_save(int argc, char **argv)
 		    strerror(sk.err));
 		goto fail;
 	}
-	if ((r = map_file(tmp, &mf)) < 0) {
-		fprintf(stderr, "Error reading snapshot file %s: %s\n", tmp,
-		    strerror(-r));
+	if (open_verified(tmp, &mf, &sm) < 0)
 		goto fail;
-	}
-	r = snapfile_verify(mf.p, mf.n, &sm, NULL, &eb);
 	unmap_file(&mf);
-	if (r < 0) {
-		fprintf(stderr, "Error verifying snapshot file: %s\n", eb.msg);
-		goto fail;
-	}
 	if (rename(tmp, o.pos[0]) < 0) {
 		fprintf(stderr, "Error moving snapshot to %s: %s\n", o.pos[0],
 		    strerror(errno));
@@ -240,7 +252,6 @@ snapshot_restore(int argc, char **argv)
 	struct progress pg;
 	struct snap_meta sm;
 	struct mapped mf;
-	struct errbuf eb;
 	struct buf out = BUF_INIT;
 	struct opts o;
 	long status = 0;
@@ -252,17 +263,9 @@ snapshot_restore(int argc, char **argv)
 		fprintf(stderr, "This command takes one argument: <file>\n");
 		return 1;
 	}
-	if ((r = map_file(o.pos[0], &mf)) < 0) {
-		fprintf(stderr, "Error opening snapshot file %s: %s\n",
-		    o.pos[0], strerror(-r));
-		return 1;
-	}
 	/* refuse a damaged file here rather than after the upload */
-	if (snapfile_verify(mf.p, mf.n, &sm, NULL, &eb) < 0) {
-		fprintf(stderr, "Error verifying snapshot file: %s\n", eb.msg);
-		unmap_file(&mf);
+	if (open_verified(o.pos[0], &mf, &sm) < 0)
 		return 1;
-	}
 	memset(&pg, 0, sizeof(pg));
 	pg.start = pg.last = now_s();
 	pg.verb = "Uploaded";
@@ -300,7 +303,6 @@ snapshot_inspect(int argc, char **argv)
 	    "the\n  state, Raft index and term, format version.\n";
 	struct snap_meta sm;
 	struct mapped mf;
-	struct errbuf eb;
 	struct opts o;
 	int r;
 
@@ -310,17 +312,9 @@ snapshot_inspect(int argc, char **argv)
 		fprintf(stderr, "This command takes one argument: <file>\n");
 		return 1;
 	}
-	if ((r = map_file(o.pos[0], &mf)) < 0) {
-		fprintf(stderr, "Error opening snapshot file %s: %s\n",
-		    o.pos[0], strerror(-r));
+	if (open_verified(o.pos[0], &mf, &sm) < 0)
 		return 1;
-	}
-	r = snapfile_verify(mf.p, mf.n, &sm, NULL, &eb);
 	unmap_file(&mf);
-	if (r < 0) {
-		fprintf(stderr, "Error verifying snapshot file: %s\n", eb.msg);
-		return 1;
-	}
 	printf("%-13s%s\n", "ID", sm.id);
 	printf("%-13s%" PRIu64 "\n", "Size", sm.size);
 	printf("%-13s%" PRIu64 "\n", "Index", sm.index);

@@ -527,29 +527,45 @@ remote_resolve(struct dnsd *d, struct rdc *r, const struct dns_query *q,
 	return len;
 }
 
-static void
-rwait_answer(struct dnsd *d, struct rdc *r, struct rwait *w)
+/* rwait_query - w's question, if someone still waits for the answer;
+ * *cap: the room the answer has */
+static int
+rwait_query(const struct rwait *w, struct dns_query *q, size_t *cap)
 {
-	static uint8_t out[65535];
-	struct dns_query q;
-	size_t cap, len;
+	size_t max = w->conn != NULL ? 65535 : DNSD_UDP_MAX;
 
 	if ((w->conn == NULL && w->udp_fd < 0) ||
-	    dns_parse_query(w->pkt, w->len, &q) < 0)
-		return;
-	cap = w->conn != NULL ? 65535 : q.edns ? q.udp_size : 512;
-	if (cap > (w->conn != NULL ? sizeof(out) : DNSD_UDP_MAX))
-		cap = w->conn != NULL ? sizeof(out) : DNSD_UDP_MAX;
-	if (cap < 512)
-		cap = 512;
-	len = remote_resolve(d, r, &q, cap, out);
+	    dns_parse_query(w->pkt, w->len, q) < 0)
+		return -1;
+	*cap = w->conn != NULL ? 65535 : q->edns ? q->udp_size : 512;
+	if (*cap > max)
+		*cap = max;
+	if (*cap < 512)
+		*cap = 512;
+	return 0;
+}
+
+static void
+rwait_send(const struct rwait *w, const uint8_t *out, size_t len)
+{
 	if (len == 0)
 		return;
 	if (w->conn != NULL)
 		tcp_send(w->conn, out, len);
 	else
 		(void)sendto(w->udp_fd, out, len, MSG_DONTWAIT,
-		    (struct sockaddr *)&w->peer, w->peerlen);
+		    (const struct sockaddr *)&w->peer, w->peerlen);
+}
+
+static void
+rwait_answer(struct dnsd *d, struct rdc *r, struct rwait *w)
+{
+	static uint8_t out[65535];
+	struct dns_query q;
+	size_t cap;
+
+	if (rwait_query(w, &q, &cap) == 0)
+		rwait_send(w, out, remote_resolve(d, r, &q, cap, out));
 }
 
 static void
@@ -744,14 +760,8 @@ pq_done(int status, void *body, const char *errmsg, void *arg)
 		r = &res;
 	}
 	if (status == -ECANCELED || /* dnsd is stopping */
-	    (p->w.conn == NULL && p->w.udp_fd < 0) ||
-	    dns_parse_query(p->w.pkt, p->w.len, &q) < 0)
+	    rwait_query(&p->w, &q, &cap) < 0)
 		goto out;
-	cap = p->w.conn != NULL ? 65535 : q.edns ? q.udp_size : 512;
-	if (cap > (p->w.conn != NULL ? sizeof(out) : DNSD_UDP_MAX))
-		cap = p->w.conn != NULL ? sizeof(out) : DNSD_UDP_MAX;
-	if (cap < 512)
-		cap = 512;
 	if (status == 0) {
 		m = mirror_build(&r->catalog);
 		if (r->datacenter != NULL && *r->datacenter != '\0')
@@ -774,13 +784,7 @@ pq_done(int status, void *body, const char *errmsg, void *arg)
 		log_debug("prepared query: %s", errmsg ? errmsg : "error");
 		len = resolve_error(&d->res, &q, DNS_R_SERVFAIL, out, cap);
 	}
-	if (len > 0) {
-		if (p->w.conn != NULL)
-			tcp_send(p->w.conn, out, len);
-		else
-			(void)sendto(p->w.udp_fd, out, len, MSG_DONTWAIT,
-			    (struct sockaddr *)&p->w.peer, p->w.peerlen);
-	}
+	rwait_send(&p->w, out, len);
 out:
 	mirror_free(m);
 	cdc_free(&ipc_query_result_desc, &res);
