@@ -72,36 +72,22 @@ run_fuzz_corpus() {
 	done
 }
 
+# run_integration - every build's integration files, the builds' lanes
+# side by side (tests/run_integration.py says which files may overlap)
 run_integration() {
-	b=$1
-	for t in tests/integration/test_*.py; do
-		[ -f "$t" ] || continue
-		[ -z "$TEST_FILTER" ] || case "$t" in *"$TEST_FILTER"*) ;; *) continue ;; esac
-		name="$b/${t##*/}"
-		out="$log/$(echo "$name" | tr / _).log"
-		# the sanitizer pass checks memory safety: its soak-style runs
-		# (packet loss) are shorter than the normal build's
-		case "$b" in
-		*san*) soak=10 ;;
-		*) soak=30 ;;
-		esac
-		t0=$(date +%s)
-		GOSSIP_LOSS_SECONDS=${GOSSIP_LOSS_SECONDS:-$soak} \
-		CAIRN_BUILD="$top/$b" timeout 900 python3 "$t" >"$out" 2>&1
-		rc=$?
-		secs=$(($(date +%s) - t0))
-		p=$(grep -c '^PASS ' "$out")
-		f=$(grep -c '^FAIL ' "$out")
-		if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
-		passed=$((passed + p))
-		if [ "$f" -gt 0 ]; then
-			note_fail "$f" "$name (see $out)"
-			echo "FAIL $name: $p passed, $f failed (${secs}s)"
-			grep -E '^(FAIL|  )' "$out" | head -n 30
-		else
-			echo "ok   $name: $p passed (${secs}s)"
-		fi
-	done
+	python3 tests/run_integration.py "$log" "$@" | tee "$log/integration.txt" |
+	    grep -v '^RESULT '
+	set -- $(sed -n 's/^RESULT \([0-9]*\) \([0-9]*\)$/\1 \2/p' "$log/integration.txt")
+	if [ $# -ne 2 ]; then
+		note_fail 1 "integration runner (see $log/integration.txt)"
+		return
+	fi
+	passed=$((passed + $1))
+	if [ "$2" -gt 0 ]; then
+		failed=$((failed + $2))
+		failures="$failures
+$(sed -n 's/^FAILURE /  /p' "$log/integration.txt")"
+	fi
 }
 
 for b in "$@"; do
@@ -120,10 +106,10 @@ if [ $unit_only -eq 0 ]; then
 	fi
 	echo "== fuzz corpora"
 	run_fuzz_corpus
-	for b in "$@"; do
-		echo "== integration tests ($b)"
-		run_integration "$b"
-	done
+	echo "== integration tests ($*)"
+	t0=$(date +%s)
+	run_integration "$@"
+	echo "   (integration: $(($(date +%s) - t0))s)"
 fi
 if [ $failed -gt 0 ]; then
 	echo "failures:$failures"
