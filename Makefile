@@ -12,6 +12,13 @@
 VERSION  := 0.1.0
 REVISION := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 
+# FP=1: the failpoint build (build-fp/): deliberate bugs the fault suite
+# must catch, compiled in only here and armed by environment variables
+ifeq ($(FP),1)
+B        ?= build-fp
+FPFLAGS  := -DCAIRN_FAILPOINTS
+endif
+
 ifeq ($(SAN),1)
 B        ?= build-san
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -34,7 +41,7 @@ WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototy
 CFLAGS   ?= $(OPT) -g
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) -fstack-protector-strong -MMD -MP \
             -Icommon $(PKG_CFLAGS) $(SANFLAGS) $(CFLAGS) \
-            -DCAIRN_VERSION='"$(VERSION)"' -DCAIRN_REVISION='"$(REVISION)"'
+            -DCAIRN_VERSION='"$(VERSION)"' -DCAIRN_REVISION='"$(REVISION)"' $(FPFLAGS)
 ALL_LDFLAGS = $(SANFLAGS) $(LDFLAGS)
 
 PREFIX   ?= /usr/local

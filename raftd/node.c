@@ -563,6 +563,17 @@ do_read(struct job *j)
 		serve_read(j);
 		return;
 	}
+#ifdef CAIRN_FAILPOINTS
+	/* a deliberate bug, compiled only into the failpoint build (make
+	 * FP=1) and armed by the environment: default reads answered from
+	 * a follower's own state, as a broken store would.  The fault suite
+	 * must see the checker report it. */
+	if (mode == RAFT_READ_DEFAULT && getenv("CAIRN_FP_FOLLOWER_READS") &&
+	    raft_role(n->raft) != RAFT_LEADER) {
+		serve_read(j);
+		return;
+	}
+#endif
 	if (raft_role(n->raft) != RAFT_LEADER) {
 		forward_to_leader(j);
 		return;
