@@ -76,7 +76,7 @@ run_fuzz_corpus() {
 # side by side (tests/run_integration.py says which files may overlap)
 run_integration() {
 	python3 tests/run_integration.py "$log" "$@" | tee "$log/integration.txt" |
-	    grep -v '^RESULT '
+	    grep --line-buffered -v '^RESULT '
 	set -- $(sed -n 's/^RESULT \([0-9]*\) \([0-9]*\)$/\1 \2/p' "$log/integration.txt")
 	if [ $# -ne 2 ]; then
 		note_fail 1 "integration runner (see $log/integration.txt)"
