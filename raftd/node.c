@@ -175,10 +175,22 @@ struct node {
 	uint64_t exp_seq;
 	/* servers: routes to the other datacenters */
 	struct wan *wan;
+	/* -bootstrap-expect: before bootstrapping, every known server is
+	 * asked whether it is in a cluster already (a wiped server must join
+	 * it, not found a new one: Consul's "Existing Raft peers reported by
+	 * server, disabling bootstrap mode") */
+	bool bs_disabled;
+	bool bs_rejoin_asked; /* we lost our state: removal asked for */
+	uint32_t bs_first_id; /* the probe's FORWARD ids: [first, first+n) */
+	size_t bs_asked, bs_empty;
+	ev_tstamp bs_deadline;
 	char restore_path[PATH_MAX];
 };
 
 static void pump(struct node *n);
+static bool bootstrap_probed(struct node *n);
+static bool bootstrap_reply(struct node *n, uint64_t from, uint32_t id,
+    uint16_t type, int16_t status, const uint8_t *p, size_t len);
 static void load_session_clocks(struct node *n);
 static void state_reply(struct node *n, struct ipc_req *req, struct job *j);
 
@@ -438,6 +450,9 @@ fwd_reply(struct node *n, uint64_t from, uint32_t id, uint16_t type,
 	struct errbuf eb;
 	struct job *j;
 
+	if (n->raft != NULL &&
+	    bootstrap_reply(n, from, id, type, status, p, len))
+		return;
 	for (j = n->jobs; j != NULL; j = j->next)
 		if (j->state == J_FWD && j->out_id == id && j->out_to == from)
 			break;
@@ -2177,10 +2192,17 @@ maybe_bootstrap(struct node *n)
 	struct raft_config cfg;
 	size_t i, k = 0;
 
+	/* with an empty store, ask the servers we know whether we are in
+	 * their cluster already: then we lost our state (a wiped data dir)
+	 * and must be removed and added again (bootstrap_reply) */
+	if (n->npeers > 0 && !n->bs_rejoin_asked &&
+	    raft_last_index(n->raft) == 0 &&
+	    raft_get_config(n->raft)->n == 0)
+		(void)bootstrap_probed(n);
 	if (raft_term(n->raft) != 0 || raft_last_index(n->raft) != 0)
 		return;
 	if (!c->bootstrap &&
-	    (c->bootstrap_expect == 0 ||
+	    (c->bootstrap_expect == 0 || n->bs_disabled ||
 		(int64_t)n->npeers + 1 < c->bootstrap_expect)) {
 		if (!n->said_waiting)
 			log_warnx("raft: not bootstrapping and no known "
@@ -2189,6 +2211,8 @@ maybe_bootstrap(struct node *n)
 		n->said_waiting = true;
 		return;
 	}
+	if (!c->bootstrap && !bootstrap_probed(n))
+		return;
 	cfg.n = c->bootstrap ? 1 : n->npeers + 1;
 	cfg.servers = xcalloc(cfg.n, sizeof(*cfg.servers));
 	cfg.servers[k].id = n->id;
@@ -2206,6 +2230,92 @@ maybe_bootstrap(struct node *n)
 		log_info("raft: bootstrapped a cluster of %zu server(s)",
 		    cfg.n);
 	raft_config_free(&cfg);
+}
+
+/* bootstrap_probed - every known server said it has no cluster yet; until
+ * then (or for good, when one has) no bootstrap.  Asks them if need be. */
+static bool
+bootstrap_probed(struct node *n)
+{
+	struct ipc_empty e;
+	size_t i;
+
+	if (n->bs_asked > 0 && n->bs_empty == n->bs_asked &&
+	    n->bs_asked == n->npeers)
+		return true;
+	if (n->bs_asked > 0 && ev_now(n->loop) < n->bs_deadline)
+		return false; /* answers still coming */
+	/* (again, after a timeout or with more servers known) */
+	memset(&e, 0, sizeof(e));
+	n->bs_first_id = n->next_fwd + 1;
+	n->next_fwd += (uint32_t)n->npeers;
+	n->bs_asked = n->npeers;
+	n->bs_empty = 0;
+	n->bs_deadline = ev_now(n->loop) + 2.0;
+	for (i = 0; i < n->npeers; i++)
+		fwd_send(n, NULL, n->peers[i].id, 0,
+		    n->bs_first_id + (uint32_t)i, IPC_RAFT_CLUSTER_STATE, 0, 1,
+		    &ipc_empty_desc, &e);
+	return false;
+}
+
+/* bootstrap_reply - a server's answer to the bootstrap probe: true if it
+ * was one */
+static bool
+bootstrap_reply(struct node *n, uint64_t from, uint32_t id, uint16_t type,
+    int16_t status, const uint8_t *p, size_t len)
+{
+	struct ipc_raft_state st;
+	size_t i = id - n->bs_first_id;
+
+	if (n->bs_asked == 0 || id < n->bs_first_id || i >= n->bs_asked ||
+	    type != IPC_RAFT_CLUSTER_STATE)
+		return false;
+	if (i >= n->npeers || n->peers[i].id != from)
+		return true; /* the list moved on: ignored */
+	memset(&st, 0, sizeof(st));
+	if (status == 0 && cdc_decode(&ipc_raft_state_desc, p, len, &st,
+			       NULL) == 0) {
+		size_t k;
+
+		for (k = 0; k < st.peers.n && !n->bs_rejoin_asked &&
+			    raft_last_index(n->raft) == 0 && st.term > 0;
+		     k++) {
+			struct ipc_raft_remove rm;
+
+			if (((struct ipc_raft_peer *)st.peers.v + k)->id != n->id)
+				continue;
+			/* a voter with no log: its acks counted once, its
+			 * state is gone.  Raft has no way back for it but
+			 * leaving and coming back as a new member (it is
+			 * added again, as a non-voter first, by the leader
+			 * that sees it alive in gossip). */
+			log_warnx("raft: this server is in the cluster's "
+				  "configuration but its Raft state is gone "
+				  "(a wiped data dir?): asking the leader to "
+				  "remove it so it can rejoin");
+			memset(&rm, 0, sizeof(rm));
+			rm.id = n->id;
+			fwd_send(n, NULL, from, 0, ++n->next_fwd,
+			    IPC_RAFT_REMOVE_PEER, 0, 1, &ipc_raft_remove_desc,
+			    &rm);
+			n->bs_rejoin_asked = true;
+		}
+		if (st.term > 0 || st.peers.n > 0) {
+			if (!n->bs_disabled)
+				log_info("raft: existing Raft peers reported "
+					 "by server %s, disabling bootstrap "
+					 "mode",
+				    n->peers[i].name);
+			n->bs_disabled = true;
+		} else {
+			n->bs_empty++;
+		}
+	}
+	cdc_free(&ipc_raft_state_desc, &st);
+	if (n->bs_empty == n->bs_asked)
+		maybe_bootstrap(n);
+	return true;
 }
 
 /* the leader adds known servers that are not members yet, one at a time,
