@@ -61,6 +61,10 @@ PROGS   := $(addprefix $(B)/cairn-,$(DAEMONS)) $(B)/cairn
 
 all: $(PROGS) unit-bins
 
+# progs: the binaries alone (the failpoint build needs no unit tests)
+.PHONY: progs
+progs: $(PROGS)
+
 include common/module.mk
 include raftd/module.mk
 include gossipd/module.mk
@@ -115,9 +119,23 @@ test: deps-check
 	$(Q)$(MAKE) --no-print-directory -j$(JOBS) all
 	$(Q)$(MAKE) --no-print-directory -j$(JOBS) SAN=1 all
 	$(Q)$(MAKE) --no-print-directory -j$(JOBS) fuzz
+	$(Q)$(MAKE) --no-print-directory -j$(JOBS) FP=1 progs
 	$(Q)sh tests/run.sh build build-san
 
 check: test
+
+# soak: the fault matrix long and repeated (SOAK=1: each row 3 times;
+# FAULT_SECONDS scales the traffic per row, default 5 = ~70 s), plain build
+SOAK_SCALE ?= 5
+.PHONY: soak
+soak: deps-check
+	$(Q)$(MAKE) --no-print-directory -j$(JOBS) all
+	$(Q)$(MAKE) --no-print-directory -j$(JOBS) FP=1 progs
+	$(Q)log=$$(mktemp -d /tmp/cairn-soak.XXXXXX); \
+	SOAK=1 FAULT_SECONDS=$(SOAK_SCALE) TEST_FILTER=test_faults TEST_TIMEOUT=14400 \
+	    python3 tests/run_integration.py $$log build | tee $$log/soak.txt | grep -v '^RESULT '; \
+	sed -n 's/^RESULT \([0-9]*\) \([0-9]*\)$$/\1 passed, \2 failed/p' $$log/soak.txt; \
+	! grep -q '^RESULT [0-9]* [1-9]' $$log/soak.txt
 
 unit: all
 	$(Q)sh tests/run.sh --unit-only build

@@ -49,7 +49,8 @@ class Job:
         env.setdefault("GOSSIP_LOSS_SECONDS", soak)
         self.t0 = time.monotonic()
         self.f = open(self.out, "wb")
-        self.p = subprocess.Popen(["timeout", "900", sys.executable, path],
+        self.p = subprocess.Popen(["timeout", os.environ.get("TEST_TIMEOUT", "900"),
+                                   sys.executable, path],
                                   stdout=self.f, stderr=subprocess.STDOUT,
                                   stdin=subprocess.DEVNULL, env=env, cwd=TOP)
 
