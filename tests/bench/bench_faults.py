@@ -64,6 +64,8 @@ def main():
             nl = c.wait_leader(20, other_than=ld, among=rest)
             wait_for(lambda: write_ok(c, nl), 20, "an acked write", interval=0.02)
             kill.append(time.monotonic() - t0)
+            print("  leader kill %d: %.3f s (n%d -> n%d)" % (t, kill[-1], ld, nl),
+                  file=sys.stderr)
             c.wait_converged(30)
         report("election_leader_kill", kill, 1.5, 3.0)
         for t in range(trials):
@@ -75,6 +77,8 @@ def main():
             nl = c.wait_leader(20, other_than=ld, among=rest)
             wait_for(lambda: write_ok(c, nl), 20, "an acked write", interval=0.02)
             part.append(time.monotonic() - t0)
+            print("  partition %d: %.3f s (n%d -> n%d)" % (t, part[-1], ld, nl),
+                  file=sys.stderr)
             c.heal()
             heal.append(c.wait_converged(60))
         report("election_partition", part, 1.5, 3.0)
