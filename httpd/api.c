@@ -348,10 +348,7 @@ jw_kv_row(struct jw *w, const struct ipc_kv_row *row, bool value)
 		jw_key(w, "Session");
 		jw_str(w, row->session);
 	}
-	jw_key(w, "CreateIndex");
-	jw_uint(w, row->create_index);
-	jw_key(w, "ModifyIndex");
-	jw_uint(w, row->modify_index);
+	jw_indexes(w, row->create_index, row->modify_index);
 	jw_obj_close(w);
 }
 

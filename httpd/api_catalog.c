@@ -52,10 +52,7 @@ jw_node(struct jw *w, const struct ipc_node *nd)
 	jw_kvmap(w, &nd->tagged_addresses, true);
 	jw_key(w, "Meta");
 	jw_kvmap(w, &nd->meta, false);
-	jw_key(w, "CreateIndex");
-	jw_uint(w, nd->create_index);
-	jw_key(w, "ModifyIndex");
-	jw_uint(w, nd->modify_index);
+	jw_indexes(w, nd->create_index, nd->modify_index);
 	jw_obj_close(w);
 }
 
@@ -99,10 +96,7 @@ jw_check(struct jw *w, const struct ipc_check *c)
 	jw_key(w, "Definition");
 	jw_obj_open(w);
 	jw_obj_close(w);
-	jw_key(w, "CreateIndex");
-	jw_uint(w, c->create_index);
-	jw_key(w, "ModifyIndex");
-	jw_uint(w, c->modify_index);
+	jw_indexes(w, c->create_index, c->modify_index);
 	jw_obj_close(w);
 }
 
@@ -212,6 +206,15 @@ check_of(const struct ipc_check *ck, const struct ipc_service *sv)
 }
 
 void
+jw_indexes(struct jw *w, uint64_t c, uint64_t m)
+{
+	jw_key(w, "CreateIndex");
+	jw_uint(w, c);
+	jw_key(w, "ModifyIndex");
+	jw_uint(w, m);
+}
+
+void
 jw_health_entry(struct jw *w, const struct ipc_catalog_reply *rep,
     const struct ipc_service *sv)
 {
@@ -227,10 +230,7 @@ jw_health_entry(struct jw *w, const struct ipc_catalog_reply *rep,
 	jw_key(w, "Service");
 	jw_obj_open(w);
 	jw_service_fields(w, sv, false);
-	jw_key(w, "CreateIndex");
-	jw_uint(w, sv->create_index);
-	jw_key(w, "ModifyIndex");
-	jw_uint(w, sv->modify_index);
+	jw_indexes(w, sv->create_index, sv->modify_index);
 	jw_obj_close(w);
 	jw_key(w, "Checks");
 	jw_arr_open(w);
@@ -432,10 +432,7 @@ read_done(int status, void *body, const char *errmsg, void *arg)
 			jw_key(&w, sv->id);
 			jw_obj_open(&w);
 			jw_service_fields(&w, sv, false);
-			jw_key(&w, "CreateIndex");
-			jw_uint(&w, sv->create_index);
-			jw_key(&w, "ModifyIndex");
-			jw_uint(&w, sv->modify_index);
+			jw_indexes(&w, sv->create_index, sv->modify_index);
 			jw_obj_close(&w);
 		}
 		jw_obj_close(&w);
@@ -486,10 +483,7 @@ read_done(int status, void *body, const char *errmsg, void *arg)
 				else
 					jw_null(&w);
 				jw_service_fields(&w, sv, true);
-				jw_key(&w, "CreateIndex");
-				jw_uint(&w, sv->create_index);
-				jw_key(&w, "ModifyIndex");
-				jw_uint(&w, sv->modify_index);
+				jw_indexes(&w, sv->create_index, sv->modify_index);
 				jw_obj_close(&w);
 				continue;
 			}

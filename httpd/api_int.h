@@ -124,6 +124,8 @@ void jw_service_fields(struct jw *w, const struct ipc_service *sv,
 void jw_tags(struct jw *w, const struct cdc_strlist *tags);
 void jw_member(struct jw *w, const struct ipc_member *m);
 void jw_coord(struct jw *w, const struct cdc_bytes *b);
+/* jw_indexes - "CreateIndex": c, "ModifyIndex": m */
+void jw_indexes(struct jw *w, uint64_t c, uint64_t m);
 /* jw_health_entry - {Node, Service, Checks} of one instance in rep */
 void jw_health_entry(struct jw *w, const struct ipc_catalog_reply *rep,
     const struct ipc_service *sv);

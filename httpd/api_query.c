@@ -236,10 +236,7 @@ jw_pquery(struct jw *w, const struct ipc_pquery *q)
 	jw_key(w, "TTL");
 	jw_str(w, q->dns_ttl ? q->dns_ttl : "");
 	jw_obj_close(w);
-	jw_key(w, "CreateIndex");
-	jw_uint(w, q->create_index);
-	jw_key(w, "ModifyIndex");
-	jw_uint(w, q->modify_index);
+	jw_indexes(w, q->create_index, q->modify_index);
 	jw_obj_close(w);
 }
 

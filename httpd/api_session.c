@@ -73,10 +73,7 @@ jw_session(struct jw *w, const struct ipc_session *s)
 	jw_str(w, s->behavior ? s->behavior : "release");
 	jw_key(w, "TTL");
 	jw_str(w, s->ttl ? s->ttl : "");
-	jw_key(w, "CreateIndex");
-	jw_uint(w, s->create_index);
-	jw_key(w, "ModifyIndex");
-	jw_uint(w, s->modify_index);
+	jw_indexes(w, s->create_index, s->modify_index);
 	jw_obj_close(w);
 }
 
