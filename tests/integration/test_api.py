@@ -1210,8 +1210,13 @@ def txn_mixed_operations_succeed_atomically(c):
         for k in ("txn/del", "txn/dc", "txn/tree/x", "txn/tree/y"):
             eq(kv_get(f2, k), None, "%s after the txn deleted it" % k)
         eq(kv_value(lead, "txn/ci"), b"ci", "txn/ci after the txn")
-        # an all-read txn works through a follower too, with ?stale
-        js, h = jcurl(f1, "/v1/txn?stale", "PUT", [{"KV": {"Verb": "get", "Key": "txn/a"}}])
+        # an all-read txn works through a follower too, with ?stale (its
+        # own state: it may lag the leader for a moment, so wait for it)
+        def stale_txn():
+            st, body, _ = curl(f1, "/v1/txn?stale", "PUT",
+                            json.dumps([{"KV": {"Verb": "get", "Key": "txn/a"}}]).encode())
+            return json.loads(body) if st == 200 else None
+        js = wait_for(stale_txn, 10, "txn/a on the follower's own state")
         eq(js["Results"][0]["KV"]["Value"], b64(b"hi"), "a read-only txn ?stale on a follower")
         # 128 operations are allowed
         js, _ = jcurl(lead, "/v1/txn", "PUT",
