@@ -490,6 +490,8 @@ def kv_recurse_keys_and_separator(c):
 def kv_consistency_modes_and_blocking_queries(c):
     lead, (f1, f2) = c.leader(), c.followers()
     put(lead, "/v1/kv/blk/k", b"1")
+    # ?stale reads the follower's own state: let it apply the write first
+    wait_for(lambda: curl(f1, "/v1/kv/blk/k?stale&raw")[1] == "1", 5, "f1 applying blk/k")
     for n in (lead, f1):
         for q in ("?stale", "?stale=", "?consistent", "?consistent=1", ""):
             rows, h = jcurl(n, "/v1/kv/blk/k" + q)
