@@ -180,7 +180,7 @@ struct node {
 	 * it, not found a new one: Consul's "Existing Raft peers reported by
 	 * server, disabling bootstrap mode") */
 	bool bs_disabled;
-	bool bs_rejoin_asked; /* we lost our state: removal asked for */
+	ev_tstamp bs_rejoin_at; /* we lost our state: removal last asked */
 	uint32_t bs_first_id; /* the probe's FORWARD ids: [first, first+n) */
 	size_t bs_asked, bs_empty;
 	ev_tstamp bs_deadline;
@@ -2195,8 +2195,7 @@ maybe_bootstrap(struct node *n)
 	/* with an empty store, ask the servers we know whether we are in
 	 * their cluster already: then we lost our state (a wiped data dir)
 	 * and must be removed and added again (bootstrap_reply) */
-	if (n->npeers > 0 && !n->bs_rejoin_asked &&
-	    raft_last_index(n->raft) == 0 &&
+	if (n->npeers > 0 && raft_last_index(n->raft) == 0 &&
 	    raft_get_config(n->raft)->n == 0)
 		(void)bootstrap_probed(n);
 	if (raft_term(n->raft) != 0 || raft_last_index(n->raft) != 0)
@@ -2278,7 +2277,11 @@ bootstrap_reply(struct node *n, uint64_t from, uint32_t id, uint16_t type,
 			       NULL) == 0) {
 		size_t k;
 
-		for (k = 0; k < st.peers.n && !n->bs_rejoin_asked &&
+		/* asked again every few seconds while it lasts: the
+		 * leader may have been busy with another change, or the
+		 * server asked may have had no leader then */
+		for (k = 0; k < st.peers.n &&
+			    ev_now(n->loop) - n->bs_rejoin_at > 5.0 &&
 			    raft_last_index(n->raft) == 0 && st.term > 0;
 		     k++) {
 			struct ipc_raft_remove rm;
@@ -2299,7 +2302,7 @@ bootstrap_reply(struct node *n, uint64_t from, uint32_t id, uint16_t type,
 			fwd_send(n, NULL, from, 0, ++n->next_fwd,
 			    IPC_RAFT_REMOVE_PEER, 0, 1, &ipc_raft_remove_desc,
 			    &rm);
-			n->bs_rejoin_asked = true;
+			n->bs_rejoin_at = ev_now(n->loop);
 		}
 		if (st.term > 0 || st.peers.n > 0) {
 			if (!n->bs_disabled)

@@ -29,7 +29,13 @@ DAEMONS = ("raftd", "gossipd", "httpd", "dnsd", "checkd")
 
 
 class FaultCluster:
-    def __init__(self, n=3, extra=("-retry-interval", "1s"), prefix="cairn-fault."):
+    def __init__(self, n=3, extra=None, prefix="cairn-fault."):
+        # every server in retry-join (node 1 alone would make a wiped n1
+        # wait for the others' gossip to reconnect to it: ~30 s)
+        if extra is None:
+            extra = ["-retry-interval", "1s"]
+            for i in range(2, n + 1):
+                extra += ["-retry-join", SUBNET + str(i)]
         self.n = n
         self.tmp = TmpDir(prefix=prefix)
         self.lab = Lab(n)

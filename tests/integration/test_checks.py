@@ -430,7 +430,8 @@ def restarts_keep_services_and_leave_no_stale_entries():
         assert put(a, "/v1/catalog/register", {
             "Node": node, "Address": "127.0.0.1", "SkipNodeUpdate": True,
             "Service": {"ID": "ghost", "Service": "ghost"}})[0] == 200
-        assert [s["ServiceID"] for s in getj(a, "/v1/catalog/service/ghost")] == ["ghost"]
+        # (it may be gone already: the registration touches this node,
+        # which makes checkd sync in full a second later)
         # kill -9 checkd: the agent starts a new one; state comes back
         old = checkd_pid(a)
         os.kill(old, signal.SIGKILL)

@@ -85,10 +85,20 @@ def run_row(name, inject, heal, c=None, expect_valid=True, converge_s=30):
     w.start()
     info = {}
     try:
+        return run_phases(c, w, folder, name, inject, heal, info, t_start,
+                          expect_valid, converge_s)
+    finally:
+        # the daemons' logs, whatever happened (a failed row needs them most)
+        c.save_logs(os.path.join(folder, "logs"))
+
+
+def run_phases(c, w, folder, name, inject, heal, info, t_start, expect_valid,
+               converge_s):
+    try:
         time.sleep(PRE)
         t_fault = time.monotonic_ns()
         w.mark("fault")
-        info = inject(c) or {}
+        info.update(inject(c) or {})
         time.sleep(DURING)
         heal(c, info)
         w.mark("heal")
@@ -106,7 +116,6 @@ def run_row(name, inject, heal, c=None, expect_valid=True, converge_s=30):
         f.write(report.summary() + "\n")
         f.write("ops/s before the fault: %.1f\nconverged %.2f s after the heal\n" % (rate, conv))
         f.write(json.dumps(info) + "\n")
-    c.save_logs(os.path.join(folder, "logs"))
     print("  %s: %d ops, %.0f ops/s before the fault, converged in %.2f s; %s" % (
         name, len(ops), rate, conv, "valid" if report.valid else "INVALID"))
     if info:
