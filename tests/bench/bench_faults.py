@@ -57,11 +57,10 @@ def main():
     try:
         for t in range(trials):
             ld = c.wait_leader(30)
-            rest = [i for i in c.live() if i != ld]
             time.sleep((t % 10) / 100.0)  # a random point of the heartbeat
             t0 = time.monotonic()
-            c.kill_daemon(ld, "raftd")
-            nl = c.wait_leader(20, other_than=ld, among=rest)
+            pid = c.kill_daemon(ld, "raftd")
+            nl = c.wait_new_leader(ld, pid, 20)
             wait_for(lambda: write_ok(c, nl), 20, "an acked write", interval=0.02)
             kill.append(time.monotonic() - t0)
             print("  leader kill %d: %.3f s (n%d -> n%d)" % (t, kill[-1], ld, nl),

@@ -101,6 +101,19 @@ class FaultCluster:
             return ld if ld is not None and ld != other_than else None
         return wait_for(ok, timeout, "a leader", interval=0.05)
 
+    def wait_new_leader(self, old, old_pid, timeout=20):
+        """after the leader old's raftd (pid old_pid) was killed: the node
+        a majority names leader now, which may be old again once its agent
+        has restarted raftd (a new process, with the whole log)"""
+        def ok():
+            ld = self.leader()
+            if ld is None:
+                return None
+            if ld == old and self.daemon_pid(old, "raftd") in (None, old_pid):
+                return None  # the dead one, still named
+            return ld
+        return wait_for(ok, timeout, "a new leader", interval=0.05)
+
     def raft_state(self, i):
         """(peers sorted, applied index) of node i, or None"""
         st, body, _ = self.http(i, "/v1/operator/raft/configuration?stale", timeout=2)

@@ -182,9 +182,8 @@ def row03_kill9_leader_raftd():
     def inject(c):
         ld = c.wait_leader(30)
         t0 = time.monotonic()
-        c.kill_daemon(ld, "raftd")
-        others = [i for i in c.live() if i != ld]
-        nl = c.wait_leader(20, other_than=ld, among=others)
+        pid = c.kill_daemon(ld, "raftd")
+        nl = c.wait_new_leader(ld, pid, 20)
         wait_for(lambda: c.http(nl, "/v1/kv/fault/probe", "PUT", "x")[0] == 200, 20,
                  "a write on the new leader", interval=0.05)
         return {"old": ld, "new": nl, "election_s": round(time.monotonic() - t0, 3)}
