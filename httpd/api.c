@@ -19,6 +19,7 @@
 #include "cfg.h"
 #include "json.h"
 #include "log.h"
+#include "ui.h"
 #include "xmalloc.h"
 
 #define IPC_TIMEOUT_MS API_IPC_TIMEOUT_MS
@@ -850,8 +851,15 @@ handle(struct http_req *req, void *arg)
 		http_respond_text(req, 400, "Invalid datacenter");
 		return;
 	}
-	if (strcmp(req->path, "/") == 0) {
-		http_respond_text(req, 200, "Consul Agent");
+	if (strncmp(req->path, "/v1/", 4) != 0) {
+		/* "/" and the web UI (/ui/...); ui_dir implies the UI, as in
+		 * Consul */
+		struct ui_conf u = {a->conf->ui || (a->conf->ui_dir &&
+						       *a->conf->ui_dir),
+		    a->conf->ui_dir};
+
+		if (!ui_handle(&u, req))
+			http_respond(req, 404, NULL, "", 0, NULL);
 	} else if (strncmp(req->path, "/v1/kv/", 7) == 0) {
 		kv(a, req, req->path + 7);
 	} else if (strcmp(req->path, "/v1/kv") == 0) {
@@ -884,6 +892,8 @@ handle(struct http_req *req, void *arg)
 	} else if (strncmp(req->path, "/v1/agent/", 10) == 0) {
 		if (!api_local(a, req, req->path + 10))
 			api_agent(a, req, req->path + 10);
+	} else if (strncmp(req->path, "/v1/internal/ui/", 16) == 0) {
+		api_ui(a, req, req->path + 16);
 	} else if (strncmp(req->path, "/v1/event/", 10) == 0) {
 		api_event(a, req, req->path + 10);
 	} else {

@@ -153,5 +153,8 @@ void api_keyring(struct api *a, struct http_req *req);
 void api_catalog(struct api *a, struct http_req *req, const char *rest);
 void api_health(struct api *a, struct http_req *req, const char *rest);
 void api_coordinate(struct api *a, struct http_req *req, const char *rest);
+/* api_ui - /v1/internal/ui/services, nodes, node/<name>: the web UI's
+ * summaries of the whole catalog (api_ui.c) */
+void api_ui(struct api *a, struct http_req *req, const char *rest);
 
 #endif

@@ -14,6 +14,7 @@
 
 #include <http_parser.h>
 
+#include "clock.h"
 #include "http.h"
 #include "log.h"
 #include "xmalloc.h"
@@ -237,7 +238,7 @@ conn_flush(struct http_conn *c)
 		c->draining = true;
 		shutdown(c->fd, SHUT_WR);
 		ev_io_start(c->srv->loop, &c->rw);
-		c->last_activity = ev_now(c->srv->loop);
+		c->last_activity = mono_now();
 		ev_timer_stop(c->srv->loop, &c->tmo);
 		c->tmo.repeat = 2.0;
 		ev_timer_again(c->srv->loop, &c->tmo);
@@ -275,7 +276,9 @@ queue_response(struct http_conn *c, int status, const char *ctype,
 	if (c->close_after)
 		buf_put_str(&c->out, "Connection: close\r\n");
 	buf_put_str(&c->out, "\r\n");
-	if (len > 0)
+	/* HEAD: the headers GET would have, Content-Length included, and
+	 * no body */
+	if (len > 0 && c->parser.method != HTTP_HEAD)
 		buf_put(&c->out, body, len);
 }
 
@@ -295,7 +298,7 @@ http_respond(struct http_req *req, int status, const char *ctype,
 		c->close_after = true;
 	queue_response(c, status, ctype, body, len, headers);
 	req_reset(c);
-	c->last_activity = ev_now(c->srv->loop);
+	c->last_activity = mono_now();
 	conn_flush(c);
 	if (c->fd < 0)
 		return; /* closed by the flush */
@@ -421,7 +424,7 @@ on_message_begin(http_parser *p)
 	struct http_conn *c = p->data;
 
 	c->in_request = true;
-	c->request_start = ev_now(c->srv->loop);
+	c->request_start = mono_now();
 	c->big_body = false;
 	c->head_done = false;
 	c->body_limit = c->srv->lim.max_body;
@@ -705,9 +708,9 @@ read_cb(struct ev_loop *loop, ev_io *w, int revents)
 	if (k < 0)
 		return;
 	c->in.len += (size_t)k;
-	c->last_activity = ev_now(loop);
+	c->last_activity = mono_now();
 	if (!c->in_request)
-		c->request_start = ev_now(loop);
+		c->request_start = mono_now();
 	/* do not buffer without bound while a request is being served */
 	if (c->pending && c->in.len - c->in_off > 4 * 1024 * 1024)
 		ev_io_stop(loop, &c->rw);
@@ -718,7 +721,7 @@ static void
 timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct http_conn *c = w->data;
-	ev_tstamp now = ev_now(loop), due;
+	ev_tstamp now = mono_now(), due;
 
 	(void)revents;
 	if (c->draining) {
@@ -857,7 +860,7 @@ accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 		ev_init(&c->tmo, timeout_cb);
 		c->tmo.data = c;
 		c->tmo.repeat = HTTP_HEADER_TIMEOUT_S;
-		c->request_start = c->last_activity = ev_now(loop);
+		c->request_start = c->last_activity = mono_now();
 		if (s->lim.max_conns_per_ip > 0 &&
 		    ic->n > s->lim.max_conns_per_ip) {
 			/* Consul's answer to a client over its cap */
