@@ -5,6 +5,12 @@ set -e
 DEB_PKGS="build-essential pkg-config libev-dev libnanomsg-dev libyajl-dev liblmdb-dev zlib1g-dev \
 libssl-dev libsystemd-dev libcmocka-dev libhttp-parser-dev libcurl4-openssl-dev clang python3 python3-consul curl dnsutils iproute2 procps systemd \
 nftables iptables iputils-ping netcat-openbsd faketime openssl"
+# the web UI's end-to-end test (tests/ui): Debian's chromium and
+# chromedriver, and npm for playwright-core (NodeSource's nodejs ships its
+# own npm and conflicts with Debian's: only ask for npm when it is missing)
+DEB_PKGS="$DEB_PKGS chromium chromium-driver"
+command -v npm >/dev/null 2>&1 || DEB_PKGS="$DEB_PKGS npm"
+UI_DIR="$(cd "$(dirname "$0")" && pwd)/ui"
 RPM_PKGS="gcc make pkgconf-pkg-config libev-devel nanomsg-devel yajl-devel lmdb-devel zlib-devel \
 openssl-devel systemd-devel libcmocka-devel http-parser-devel libcurl-devel clang compiler-rt python3 curl bind-utils iproute procps-ng systemd openssl"
 
@@ -24,6 +30,12 @@ check() {
 		for c in ping nc faketime; do
 			command -v "$c" >/dev/null 2>&1 || { echo "missing: $c"; return 1; }
 		done
+		# the web UI's end-to-end test
+		for c in chromium chromedriver node npm; do
+			command -v "$c" >/dev/null 2>&1 || { echo "missing: $c"; return 1; }
+		done
+		[ -f "$UI_DIR/node_modules/playwright-core/package.json" ] ||
+		    { echo "missing: playwright-core (npm ci in tests/ui)"; return 1; }
 	fi
 	for c in cc clang python3 curl dig openssl systemd-analyze; do
 		command -v "$c" >/dev/null 2>&1 || { echo "missing: $c"; return 1; }
@@ -41,6 +53,8 @@ install() {
 	if command -v apt-get >/dev/null 2>&1; then
 		$SUDO apt-get update -qq
 		DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $DEB_PKGS
+		# playwright-core, at the version package-lock.json pins
+		(cd "$UI_DIR" && npm ci --no-audit --no-fund --loglevel=error)
 	elif command -v dnf >/dev/null 2>&1; then
 		$SUDO dnf install -y epel-release 2>/dev/null || true
 		$SUDO dnf install -y $RPM_PKGS
