@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "ipc_msg.h"
 #include "jdec.h"
 #include "json.h"
@@ -383,7 +384,7 @@ set_status(struct lcheck *c, const char *status, const char *output)
 	struct checkd *cd = c->cd;
 	bool st_changed = strcmp(c->status, status) != 0;
 	bool out_changed = strcmp(c->output, output) != 0;
-	ev_tstamp now = ev_now(cd->loop);
+	ev_tstamp now = mono_now();
 
 	if (!st_changed && !out_changed)
 		return;
@@ -701,7 +702,7 @@ check_new(struct checkd *cd, struct check_def *def, const char *json,
 		c->status = xstrdup(c->def.status);
 		c->output = xstrdup("");
 		if (strcmp(c->status, "critical") == 0)
-			c->critical_since = ev_now(cd->loop);
+			c->critical_since = mono_now();
 	}
 	return c;
 }
@@ -1179,9 +1180,10 @@ tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct checkd *cd = w->data;
 	struct lcheck *c;
-	ev_tstamp now = ev_now(loop);
+	ev_tstamp now = mono_now();
 	bool again;
 
+	(void)loop;
 	(void)revents;
 	for (c = cd->checks; c != NULL; c = c->next) {
 		if (c->output_due != 0 && now >= c->output_due) {

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "buf.h"
 #include "codec.h"
 #include "ipc_msg.h"
@@ -130,7 +131,7 @@ op_done(int status, void *body, const char *errmsg, void *arg)
 				c->sent_gen = 0;
 				if (ok) {
 					c->synced_gen = op->check_gens[i];
-					c->last_sync = ev_now(cd->loop);
+					c->last_sync = mono_now();
 				}
 			}
 		}
@@ -143,7 +144,7 @@ op_done(int status, void *body, const char *errmsg, void *arg)
 			c->sent_gen = 0;
 			if (ok) {
 				c->synced_gen = op->gen;
-				c->last_sync = ev_now(cd->loop);
+				c->last_sync = mono_now();
 			}
 		}
 		if (ok)

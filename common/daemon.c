@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "daemon.h"
 #include "log.h"
 #include "notify.h"
@@ -87,7 +88,7 @@ status_handler(struct ipc_req *req, void *arg)
 	st.revision = xstrdup(CAIRN_REVISION);
 	st.pid = (uint64_t)getpid();
 	ev_now_update(d->loop);
-	st.uptime_ms = (uint64_t)((ev_now(d->loop) - d->started_mono) * 1000);
+	st.uptime_ms = (uint64_t)((mono_now() - d->started_mono) * 1000);
 	st.started_unix_ms = d->started_unix_ms;
 	st.log_level = xstrdup(log_level_name(log_threshold));
 	st.reloads = d->reloads;
@@ -372,7 +373,7 @@ daemon_main(const struct daemon_ops *ops, void *priv, int argc, char **argv)
 	}
 
 	d->loop = EV_DEFAULT;
-	d->started_mono = ev_time();
+	d->started_mono = mono_now();
 	{
 		struct timespec ts;
 

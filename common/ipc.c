@@ -13,6 +13,7 @@
 #include <nanomsg/pubsub.h>
 #include <nanomsg/reqrep.h>
 
+#include "clock.h"
 #include "buf.h"
 #include "ipc.h"
 #include "log.h"
@@ -536,7 +537,7 @@ client_arm(struct ipc_client *c)
 	ev_timer_stop(c->loop, &c->tmo_w);
 	if (c->dhead == NULL)
 		return;
-	after = c->dhead->deadline - ev_now(c->loop);
+	after = c->dhead->deadline - mono_now();
 	if (c->nunsent > 0 && after > IPC_RESEND_S)
 		after = IPC_RESEND_S; /* retry the unsent soon */
 	ev_timer_set(&c->tmo_w, after > 0 ? after : 0, 0);
@@ -635,8 +636,9 @@ static void
 client_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct ipc_client *c = w->data;
-	ev_tstamp now = ev_now(loop);
+	ev_tstamp now = mono_now();
 
+	(void)loop;
 	(void)revents;
 	if (c->nunsent > 0 && !c->closing)
 		resend(c);
@@ -806,7 +808,7 @@ ipc_call(struct ipc_client *c, uint16_t type, const void *body,
 	p->cb = cb;
 	p->arg = arg;
 	p->status = -ETIMEDOUT;
-	p->deadline = ev_now(c->loop) + timeout_ms / 1000.0;
+	p->deadline = mono_now() + timeout_ms / 1000.0;
 	if ((r = client_frame(&p->unsent, p->reqid, type, ti->req, body)) ==
 		0)
 		r = client_send_framed(c->sock, p->reqid, &p->unsent,
@@ -822,14 +824,14 @@ ipc_call(struct ipc_client *c, uint16_t type, const void *body,
 		    c->path);
 		p->final_deadline = p->deadline;
 		if (timeout_ms / 1000.0 > IPC_CONNECT_WAIT_S)
-			p->deadline = ev_now(c->loop) + IPC_CONNECT_WAIT_S;
+			p->deadline = mono_now() + IPC_CONNECT_WAIT_S;
 		c->nunsent++;
 	} else {
 		/* report from the loop, not from here */
 		buf_free(&p->unsent);
 		p->status = r;
 		p->errmsg = xasprintf("send to %s: %s", c->path, strerror(-r));
-		p->deadline = ev_now(c->loop);
+		p->deadline = mono_now();
 	}
 	insert_pending(c, p);
 	if (c->in_cb == 0 || c->dhead == p)

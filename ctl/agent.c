@@ -21,6 +21,7 @@
 
 #include <ev.h>
 
+#include "clock.h"
 #include "cfg.h"
 #include "ctl.h"
 #include "log.h"
@@ -132,7 +133,7 @@ child_cb(struct ev_loop *loop, ev_child *w, int revents)
 		return;
 	}
 	ev_now_update(loop);
-	up = ev_now(loop) - k->last_start;
+	up = mono_now() - k->last_start;
 	if (up >= STABLE_AFTER)
 		k->fails = 0;
 	k->fails++;
@@ -181,7 +182,7 @@ spawn(struct agent *a, struct child *k)
 	for (i = 0; i < a->nargs; i++)
 		argv[i + 1] = a->child_argv_tail[i];
 	ev_now_update(a->loop);
-	k->last_start = ev_now(a->loop);
+	k->last_start = mono_now();
 	pid = fork();
 	if (pid < 0) {
 		log_error("fork for cairn-%s", k->name);

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "dnsd.h"
 #include "log.h"
 #include "xmalloc.h"
@@ -589,7 +590,7 @@ rdc_done(int status, void *body, const char *errmsg, void *arg)
 		r->err = status;
 		r->no_path = status == -EHOSTUNREACH && errmsg != NULL &&
 			     strstr(errmsg, "No path") != NULL;
-		r->err_at = ev_now(d->loop);
+		r->err_at = mono_now();
 		if (r->no_path) {
 			mirror_free(r->m);
 			r->m = NULL;
@@ -600,7 +601,7 @@ rdc_done(int status, void *body, const char *errmsg, void *arg)
 	} else {
 		mirror_free(r->m);
 		r->m = mirror_build(&rep);
-		r->fetched = ev_now(d->loop);
+		r->fetched = mono_now();
 		r->err = 0;
 		r->no_path = false;
 	}
@@ -679,7 +680,7 @@ remote_query(struct dnsd *d, const struct dns_query *q, const char *dc,
     struct tcp_conn *conn, uint8_t *out, size_t cap)
 {
 	struct rdc *r = rdc_get(d, dc);
-	double now = ev_now(d->loop);
+	double now = mono_now();
 	struct rwait *w;
 
 	if (r == NULL)

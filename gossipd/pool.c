@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 #include "pool.h"
 #include "xmalloc.h"
@@ -53,7 +54,7 @@ struct pool {
 static uint64_t
 now_ms(struct pool *p)
 {
-	return (uint64_t)((ev_now(p->loop) - p->t0) * 1000.0) + 1;
+	return (uint64_t)((mono_now() - p->t0) * 1000.0) + 1;
 }
 
 static int
@@ -609,7 +610,7 @@ pool_open(struct ev_loop *loop, const struct pool_options *o,
 	p->name = xstrdup(o->name);
 	p->advertise = xstrdup(o->advertise);
 	p->udp = p->tcp = -1;
-	p->t0 = ev_now(loop);
+	p->t0 = mono_now();
 	snprintf(baddr, sizeof(baddr), "%s:%d", o->bind_ip, o->port);
 	if (parse_addr(baddr, o->port, &sa) < 0) {
 		r = errbuf_set(eb, -EINVAL, "%s gossip: bad bind address %s",

@@ -13,6 +13,7 @@
 
 #include <openssl/rand.h>
 
+#include "clock.h"
 #include "export.h"
 #include "log.h"
 #include "snapfile.h"
@@ -124,7 +125,7 @@ on_async(struct ev_loop *loop, ev_async *w, int revents)
 		if (!e->joined)
 			pthread_join(e->th, NULL);
 		e->running = false;
-		e->made = ev_now(x->loop);
+		e->made = mono_now();
 		if (e->status == 0) {
 			e->ready = true;
 			log_info("snapshot: archive %s at index %llu, %llu "
@@ -285,7 +286,7 @@ exports_read(struct exports *x, const char *name, uint64_t off,
 void
 exports_expire(struct exports *x)
 {
-	ev_tstamp now = ev_now(x->loop);
+	ev_tstamp now = mono_now();
 	size_t i;
 
 	for (i = 0; i < EXPORT_MAX; i++)

@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "buf.h"
 #include "export.h"
 #include "fsm.h"
@@ -47,6 +48,7 @@
 #define DC_NAME_MAX 64
 #define STOP_TRANSFER_S 2.0
 #define SNAP_CHUNK (1024 * 1024) /* InstallSnapshot chunk */
+#define TICK_CATCHUP_MAX 100	     /* Raft ticks run at once after a gap */
 #define SNAP_HDR 32		  /* index, term, offset, total */
 
 struct peer {
@@ -151,9 +153,11 @@ struct node {
 	uint64_t last_leader;
 	ev_tstamp last_contact;
 	unsigned ticks;
+	double tick_next; /* monotonic time the next Raft tick is due */
 	bool said_waiting;
 	/* a ready batch the disk refused, retried every tick */
-	bool stalled;
+	bool stalled; /* the disk refused rd: until a retry succeeds the core is
+		       * not stepped (stalled_rd points into it) */
 	int stall_stage; /* 0 persist, 1 apply */
 	struct raft_ready stalled_rd;
 	bool rd_applied; /* the batch being processed was applied */
@@ -377,14 +381,14 @@ forward(struct job *j, uint64_t to)
 	j->attempts++;
 	/* a client moves on to another server quickly: commands are
 	 * idempotent, so a resend cannot apply twice */
-	j->deadline = ev_now(n->loop) +
+	j->deadline = mono_now() +
 		      (n->raft != NULL		     ? FWD_TIMEOUT_S
 			  : j->type == IPC_DC_FORWARD ? DC_CLIENT_WAIT_S
 						      : CLIENT_ATTEMPT_S);
 	(*n->c_forwarded)++;
 	if (fwd_send(n, NULL, to, 0, j->out_id, j->type, 0,
 		(uint8_t)(j->remote ? j->hops + 1 : 1), ti->req, j->body) < 0)
-		j->deadline = ev_now(n->loop); /* retry or fail at once */
+		j->deadline = mono_now(); /* retry or fail at once */
 }
 
 /* forward_dc - send j to the next server of j->dc to try: the nearest by
@@ -410,11 +414,11 @@ forward_dc(struct job *j)
 	j->out_id = ++n->next_fwd;
 	j->out_to = to;
 	j->attempts++;
-	j->deadline = ev_now(n->loop) + DC_ATTEMPT_S;
+	j->deadline = mono_now() + DC_ATTEMPT_S;
 	(*n->c_forwarded)++;
 	if (fwd_send(n, j->dc, to, 0, j->out_id, j->type, 0,
 		(uint8_t)(j->remote ? j->hops + 1 : 1), ti->req, j->body) < 0)
-		j->deadline = ev_now(n->loop); /* the next one */
+		j->deadline = mono_now(); /* the next one */
 }
 
 /* forward_to_leader - this server does not lead: pass j on */
@@ -493,7 +497,7 @@ last_contact_ms(struct node *n)
 {
 	if (raft_role(n->raft) == RAFT_LEADER || n->last_contact <= 0)
 		return 0;
-	return (uint64_t)((ev_now(n->loop) - n->last_contact) * 1000);
+	return (uint64_t)((mono_now() - n->last_contact) * 1000);
 }
 
 static void
@@ -593,6 +597,12 @@ do_read(struct job *j)
 		forward_to_leader(j);
 		return;
 	}
+	if (n->stalled) {
+		/* its lease cannot be trusted: a stalled core does not tick
+		 * (nor hear of a newer leader) */
+		job_error(j, -ENOSPC, n->stall_reason);
+		return;
+	}
 	if (mode == RAFT_READ_DEFAULT && raft_lease_valid(n->raft) &&
 	    raft_applied_index(n->raft) >= raft_commit_index(n->raft)) {
 		serve_read(j);
@@ -605,7 +615,7 @@ do_read(struct job *j)
 		return;
 	}
 	j->state = J_READ_INDEX;
-	j->deadline = ev_now(n->loop) + WRITE_TIMEOUT_S;
+	j->deadline = mono_now() + WRITE_TIMEOUT_S;
 }
 
 /* do_renew - a session's TTL clock restarts on the leader (not a write:
@@ -635,7 +645,7 @@ do_renew(struct job *j)
 	} else {
 		const struct ipc_session *se = rep.sessions.v;
 
-		sessions_track(n->sess, se->id, se->ttl_ms, ev_now(n->loop));
+		sessions_track(n->sess, se->id, se->ttl_ms, mono_now());
 		rep.known_leader = true;
 		job_reply(j, &rep);
 	}
@@ -659,7 +669,7 @@ do_apply(struct job *j)
 	    lockdelay_active(n->sess, ((struct ipc_raft_cmd *)j->body)->key
 					  ? ((struct ipc_raft_cmd *)j->body)->key
 					  : "",
-		ev_now(n->loop))) {
+		mono_now())) {
 		struct ipc_raft_result res;
 
 		/* Consul's leader refuses an acquire under lock-delay before
@@ -689,7 +699,7 @@ do_apply(struct job *j)
 	j->state = J_WRITE;
 	j->index = index;
 	j->term = term;
-	j->deadline = ev_now(n->loop) + WRITE_TIMEOUT_S;
+	j->deadline = mono_now() + WRITE_TIMEOUT_S;
 }
 
 static void
@@ -713,7 +723,7 @@ do_remove_peer(struct job *j)
 		job_error(j, -ENOENT, "no such Raft peer");
 		return;
 	}
-	r = raft_remove_server(n->raft, id);
+	r = n->stalled ? -ENOSPC : raft_remove_server(n->raft, id);
 	if (r < 0) {
 		job_error(j, r == -EBUSY ? -EAGAIN : r,
 		    r == -EBUSY ? "another configuration change is in progress"
@@ -724,7 +734,7 @@ do_remove_peer(struct job *j)
 	j->state = J_WRITE;
 	j->index = raft_last_index(n->raft);
 	j->term = raft_term(n->raft);
-	j->deadline = ev_now(n->loop) + WRITE_TIMEOUT_S;
+	j->deadline = mono_now() + WRITE_TIMEOUT_S;
 }
 
 /* do_snapshot_save - a snapshot archive of the state: on the leader, or
@@ -751,7 +761,7 @@ do_snapshot_save(struct job *j)
 		return;
 	}
 	j->state = J_EXPORT;
-	j->deadline = ev_now(n->loop) + EXPORT_TTL_S;
+	j->deadline = mono_now() + EXPORT_TTL_S;
 }
 
 static void
@@ -957,7 +967,7 @@ do_query_exec(struct job *j)
 	}
 	cdc_free(&ipc_catalog_reply_desc, &cat);
 	j->state = J_QUERY;
-	j->deadline = ev_now(n->loop) + (double)(j->ntargets + 1) *
+	j->deadline = mono_now() + (double)(j->ntargets + 1) *
 					    (4 * DC_ATTEMPT_S + 1);
 	query_next_dc(j);
 }
@@ -1161,7 +1171,7 @@ state_reply(struct node *n, struct ipc_req *req, struct job *j)
 		st.leader_id = raft_leader(n->raft);
 		st.leader_addr = (char *)"";
 		if (raft_role(n->raft) != RAFT_LEADER && n->last_contact > 0)
-			st.last_contact_ms = (uint64_t)((ev_now(n->loop) -
+			st.last_contact_ms = (uint64_t)((mono_now() -
 							    n->last_contact) *
 							1000);
 		st.peers.v = xcalloc(c->n ? c->n : 1, sizeof(*p));
@@ -1370,7 +1380,15 @@ transport_recv(struct transport *t, uint64_t from, uint8_t kind,
 			m.type == RAFT_MSG_HEARTBEAT ||
 			m.type == RAFT_MSG_SNAPSHOT) &&
 		    m.term >= raft_term(n->raft))
-			n->last_contact = ev_now(n->loop);
+			n->last_contact = mono_now();
+		if (n->stalled) {
+			/* the core must not move while its stalled Ready is
+			 * held (the Ready points into it): the message is
+			 * dropped, as a lossy network would; the sender
+			 * tries again */
+			raft_msg_free(&m);
+			return;
+		}
 		raft_step(n->raft, &m);
 		raft_msg_free(&m);
 	} else if (kind == TRANSPORT_SNAPSHOT && len >= SNAP_HDR) {
@@ -1669,7 +1687,7 @@ handle_reads(struct node *n, const struct raft_ready *rd, uint64_t applied)
 static void
 act_on(struct node *n, const struct fsm_effects *fx)
 {
-	double now = ev_now(n->loop);
+	double now = mono_now();
 	struct ipc_change ev;
 	size_t i;
 
@@ -1972,10 +1990,15 @@ process(struct node *n, const struct raft_ready *rd, int stage)
 		bool early, need_save, bg = false;
 		struct errbuf aeb;
 
-		/* a retry after a stall sends these again: harmless, Raft
-		 * takes duplicates */
-		send_msgs(n, rd, true);
-		transport_flush(n->tr);
+		/* not on a retry after a stall: they went out the first
+		 * time, and a stalled leader that kept sending its appends
+		 * and heartbeats would hold its followers' election timers
+		 * back for as long as its disk stays full; silent, it is
+		 * replaced in an election timeout */
+		if (!n->stalled) {
+			send_msgs(n, rd, true);
+			transport_flush(n->tr);
+		}
 		memset(&b, 0, sizeof(b));
 		b.set_hard_state = rd->hard_state_changed;
 		b.term = rd->term;
@@ -2069,7 +2092,7 @@ log_role_change(struct node *n)
 		log_info("consul: cluster leadership acquired");
 		/* a new leader gives every session its full TTL again, and
 		 * brings the catalog in step with gossip */
-		sessions_restart(n->sess, ev_now(n->loop));
+		sessions_restart(n->sess, mono_now());
 		n->reconcile_soon = true;
 	}
 	if (leader != n->last_leader && leader != RAFT_NONE &&
@@ -2192,6 +2215,8 @@ maybe_bootstrap(struct node *n)
 	struct raft_config cfg;
 	size_t i, k = 0;
 
+	if (n->stalled)
+		return;
 	/* with an empty store, ask the servers we know whether we are in
 	 * their cluster already: then we lost our state (a wiped data dir)
 	 * and must be removed and added again (bootstrap_reply) */
@@ -2242,7 +2267,7 @@ bootstrap_probed(struct node *n)
 	if (n->bs_asked > 0 && n->bs_empty == n->bs_asked &&
 	    n->bs_asked == n->npeers)
 		return true;
-	if (n->bs_asked > 0 && ev_now(n->loop) < n->bs_deadline)
+	if (n->bs_asked > 0 && mono_now() < n->bs_deadline)
 		return false; /* answers still coming */
 	/* (again, after a timeout or with more servers known) */
 	memset(&e, 0, sizeof(e));
@@ -2250,7 +2275,7 @@ bootstrap_probed(struct node *n)
 	n->next_fwd += (uint32_t)n->npeers;
 	n->bs_asked = n->npeers;
 	n->bs_empty = 0;
-	n->bs_deadline = ev_now(n->loop) + 2.0;
+	n->bs_deadline = mono_now() + 2.0;
 	for (i = 0; i < n->npeers; i++)
 		fwd_send(n, NULL, n->peers[i].id, 0,
 		    n->bs_first_id + (uint32_t)i, IPC_RAFT_CLUSTER_STATE, 0, 1,
@@ -2281,7 +2306,7 @@ bootstrap_reply(struct node *n, uint64_t from, uint32_t id, uint16_t type,
 		 * leader may have been busy with another change, or the
 		 * server asked may have had no leader then */
 		for (k = 0; k < st.peers.n &&
-			    ev_now(n->loop) - n->bs_rejoin_at > 5.0 &&
+			    mono_now() - n->bs_rejoin_at > 5.0 &&
 			    raft_last_index(n->raft) == 0 && st.term > 0;
 		     k++) {
 			struct ipc_raft_remove rm;
@@ -2302,7 +2327,7 @@ bootstrap_reply(struct node *n, uint64_t from, uint32_t id, uint16_t type,
 			fwd_send(n, NULL, from, 0, ++n->next_fwd,
 			    IPC_RAFT_REMOVE_PEER, 0, 1, &ipc_raft_remove_desc,
 			    &rm);
-			n->bs_rejoin_at = ev_now(n->loop);
+			n->bs_rejoin_at = mono_now();
 		}
 		if (st.term > 0 || st.peers.n > 0) {
 			if (!n->bs_disabled)
@@ -2449,6 +2474,8 @@ propose(struct node *n, const struct ipc_raft_cmd *c)
 	struct buf b = BUF_INIT;
 	uint64_t index, term;
 
+	if (n->stalled)
+		return; /* tried again by whoever asked, once storage works */
 	fsm_encode_cmd(c, &b);
 	if (raft_propose(n->raft, b.data, b.len, &index, &term) == 0)
 		(*n->c_proposed)++;
@@ -2662,7 +2689,7 @@ gossip_open(struct node *n, struct errbuf *eb)
 static void
 expire_jobs(struct node *n)
 {
-	ev_tstamp now = ev_now(n->loop);
+	ev_tstamp now = mono_now();
 	struct job *j, *next;
 
 	for (j = n->jobs; j != NULL; j = next) {
@@ -2690,7 +2717,7 @@ reap_sessions(struct node *n)
 
 	if (raft_role(n->raft) != RAFT_LEADER || n->stalled)
 		return;
-	k = sessions_expired(n->sess, ev_now(n->loop), 5.0, ids, 64);
+	k = sessions_expired(n->sess, mono_now(), 5.0, ids, 64);
 	for (i = 0; i < k; i++) {
 		memset(&c, 0, sizeof(c));
 		c.op = RAFT_OP_SESSION_DESTROY;
@@ -2707,10 +2734,35 @@ reap_sessions(struct node *n)
 	buf_free(&b);
 }
 
+/* ticks_due - how many Raft ticks the monotonic clock says are due.
+ * libev runs a late repeating timer once, not once per missed period, so
+ * after a SIGSTOP, a disk stall or a starved loop the core's tick count -
+ * its election timer and its leader lease - would fall behind real time,
+ * and a resumed leader would trust a lease that ran out long ago.  Capped
+ * at TICK_CATCHUP_MAX: a few election timeouts' worth is as good as more. */
+static unsigned
+ticks_due(struct node *n)
+{
+	double now = mono_now();
+	unsigned k = 0;
+
+	if (n->tick_next == 0)
+		n->tick_next = now;
+	/* 5 ms early still counts: the timer and the clock round apart */
+	while (now + 0.005 >= n->tick_next && k < TICK_CATCHUP_MAX) {
+		n->tick_next += NODE_TICK_S;
+		k++;
+	}
+	if (k == TICK_CATCHUP_MAX)
+		n->tick_next = now + NODE_TICK_S;
+	return k;
+}
+
 static void
 tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct node *n = w->data;
+	unsigned k;
 
 	(void)loop;
 	(void)revents;
@@ -2727,7 +2779,8 @@ tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	}
 	maybe_bootstrap(n);
 	streams_pump(n);
-	raft_tick(n->raft);
+	for (k = ticks_due(n); k > 0; k--)
+		raft_tick(n->raft);
 	if (n->ticks % 10 == 0) {
 		add_known_peers(n);
 		remove_left_peers(n);
@@ -2846,7 +2899,7 @@ load_session_clocks(struct node *n)
 		const struct ipc_session *se =
 		    (const struct ipc_session *)rep.sessions.v + i;
 
-		sessions_track(n->sess, se->id, se->ttl_ms, ev_now(n->loop));
+		sessions_track(n->sess, se->id, se->ttl_ms, mono_now());
 	}
 	cdc_free(&ipc_session_read_reply_desc, &rep);
 }
@@ -3058,7 +3111,7 @@ node_stop(struct daemon *d)
 	struct node *n = d->priv;
 
 	if (n == NULL || n->raft == NULL || raft_role(n->raft) != RAFT_LEADER ||
-	    raft_get_config(n->raft)->n < 2) {
+	    n->stalled || raft_get_config(n->raft)->n < 2) {
 		daemon_stopped(d);
 		return;
 	}

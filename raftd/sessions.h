@@ -2,7 +2,7 @@
  * that have one, and lock-delays of keys freed by invalidation.  Neither is
  * replicated (Consul keeps both in memory on the servers): every server
  * tracks them as it applies, and a new leader restarts every TTL clock
- * from its full length.  Times are the caller's (ev_now) seconds. */
+ * from its full length.  Times are the caller's (mono_now) seconds. */
 #ifndef CAIRN_RAFTD_SESSIONS_H
 #define CAIRN_RAFTD_SESSIONS_H
 

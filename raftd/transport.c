@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "buf.h"
 #include "log.h"
 #include "transport.h"
@@ -134,9 +135,9 @@ static void peer_connect(struct peer *p);
 /* ratelimit_ok - true if a warning may be logged now; *suppressed gets
  * the count skipped since the last one. */
 static bool
-ratelimit_ok(struct transport *t, struct ratelimit *rl, unsigned *suppressed)
+ratelimit_ok(struct ratelimit *rl, unsigned *suppressed)
 {
-	ev_tstamp now = ev_now(t->loop);
+	ev_tstamp now = mono_now();
 
 	if (rl->last != 0 && now - rl->last < WARN_INTERVAL) {
 		rl->suppressed++;
@@ -960,7 +961,7 @@ inconn_reject(struct inconn *c, const char *fmt, ...)
 	va_list ap;
 
 	t->st.bad_frames++;
-	if (ratelimit_ok(t, &t->rl_in, &supp)) {
+	if (ratelimit_ok(&t->rl_in, &supp)) {
 		va_start(ap, fmt);
 		vsnprintf(why, sizeof(why), fmt, ap);
 		va_end(ap);
@@ -1165,7 +1166,7 @@ accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 				continue;
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
 				return;
-			if (ratelimit_ok(t, &t->rl_in, &supp))
+			if (ratelimit_ok(&t->rl_in, &supp))
 				log_warn("raft transport: accept");
 			/* out of descriptors and the like: pause */
 			ev_io_stop(loop, &t->accept_w);
@@ -1175,7 +1176,7 @@ accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 		}
 		sockaddr_name((struct sockaddr *)&ss, name, sizeof(name));
 		if (t->nconns >= MAX_INCOMING) {
-			if (ratelimit_ok(t, &t->rl_in, &supp))
+			if (ratelimit_ok(&t->rl_in, &supp))
 				log_warnx("raft transport: refusing %s: %d "
 				    "connections already", name, MAX_INCOMING);
 			close(fd);
