@@ -362,7 +362,7 @@ def connections_per_client_address_are_capped():
         assert out.startswith("HTTP/1.1 429"), out[:80]
         for s in socks:
             s.close()
-        wait_for(lambda: a.curl("/")[0] == 200, 5, "served again")
+        wait_for(lambda: a.curl("/v1/status/leader")[0] == 200, 5, "served again")
     finally:
         a.stop()
 
