@@ -1031,6 +1031,8 @@ gossipd_status(struct daemon *d, struct ipc_status *st)
 		    swim_event_ltime(pool_swim(g->lan)));
 		daemon_status_info(st, "serf_lan.bytes_sent", "%" PRIu64,
 		    pool_bytes_sent(g->lan));
+		daemon_status_info(st, "serf_lan.bad_packets", "%" PRIu64,
+		    pool_bad_packets(g->lan));
 	}
 	if (g && g->wan)
 		daemon_status_info(st, "serf_wan.members", "%zu",

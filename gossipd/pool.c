@@ -46,6 +46,7 @@ struct pool {
 	struct tconn *conns;
 	unsigned nconns;
 	uint64_t bytes_sent, refused;
+	uint64_t bad; /* packets and streams dropped as undecodable */
 	double t0;
 	bool said_key_error;
 	bool flushing;
@@ -250,6 +251,7 @@ tconn_read(struct tconn *c)
 				buf_free(&plain);
 				buf_free(&rep);
 				buf_free(&sealed);
+				p->bad++;
 				tconn_fail(c, "bad request");
 				return;
 			}
@@ -440,11 +442,14 @@ udp_cb(struct ev_loop *loop, ev_io *w, int revents)
 		if (n < 0)
 			break;
 		fmt_addr(&sa, from, sizeof(from));
-		if (unseal(p, pkt, (size_t)n, &plain, from) == 0 &&
-		    swim_recv(p->swim, from, plain.data, plain.len,
-			now_ms(p)) < 0)
+		if (unseal(p, pkt, (size_t)n, &plain, from) < 0) {
+			p->bad++;
+		} else if (swim_recv(p->swim, from, plain.data, plain.len,
+			       now_ms(p)) < 0) {
+			p->bad++;
 			log_debug("memberlist: %s: bad packet from %s",
 			    p->label, from);
+		}
 		buf_free(&plain);
 	}
 	flush(p);
@@ -586,6 +591,12 @@ uint64_t
 pool_bytes_sent(const struct pool *p)
 {
 	return p->bytes_sent;
+}
+
+uint64_t
+pool_bad_packets(const struct pool *p)
+{
+	return p->bad;
 }
 
 uint64_t

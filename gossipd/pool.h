@@ -50,6 +50,8 @@ struct swim *pool_swim(struct pool *p);
 const char *pool_label(const struct pool *p);
 /* counters */
 uint64_t pool_bytes_sent(const struct pool *p);
+/* pool_bad_packets - datagrams and streams dropped as undecodable */
+uint64_t pool_bad_packets(const struct pool *p);
 uint64_t pool_packets_refused(const struct pool *p);
 
 #endif

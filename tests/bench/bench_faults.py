@@ -8,6 +8,9 @@ of ../shared/spec/reliability.md section 10:
                          write (goal 2: p50 <= 1.5 s, p99 <= 3 s)
   election_partition     the leader cut off (partition 1 | 2,3) -> the
                          same on the majority side (goal 2)
+  election_sigstop       SIGSTOP of every process of the leader's node ->
+                         the same on the other two (goal 2); it resumes
+                         after that (and must step down)
   convergence_heal       heal of that partition -> every node has the
                          same Raft peers, applied index and members
   failure_detection      kill -9 of a whole follower -> the others' gossip
@@ -53,7 +56,7 @@ def main():
         print("SKIP bench_faults: %s" % why)
         return
     c = FaultCluster(prefix="cairn-bench-fault.")
-    kill, part, heal, detect = [], [], [], []
+    kill, part, heal, detect, stop = [], [], [], [], []
     try:
         for t in range(trials):
             ld = c.wait_leader(30)
@@ -82,6 +85,25 @@ def main():
             heal.append(c.wait_converged(60))
         report("election_partition", part, 1.5, 3.0)
         report("convergence_heal", heal)
+        # the leader SIGSTOPped (every process of its node): the others
+        # elect a new one and take a write; then it resumes and must step
+        # down (counted: back to one leader everywhere)
+        for t in range(trials):
+            ld = c.wait_leader(30)
+            rest = [i for i in c.live() if i != ld]
+            time.sleep((t % 10) / 100.0)
+            t0 = time.monotonic()
+            c.pause(ld)
+            try:
+                nl = c.wait_leader(20, other_than=ld, among=rest)
+                wait_for(lambda: write_ok(c, nl), 20, "an acked write", interval=0.02)
+                stop.append(time.monotonic() - t0)
+            finally:
+                c.resume(ld)
+            print("  sigstop %d: %.3f s (n%d -> n%d)" % (t, stop[-1], ld, nl),
+                  file=sys.stderr)
+            c.wait_converged(60)
+        report("election_sigstop", stop, 1.5, 3.0)
         for t in range(max(trials // 4, 3)):
             ld = c.wait_leader(30)
             f = [i for i in c.live() if i != ld][t % 2]

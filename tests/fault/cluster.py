@@ -29,21 +29,39 @@ DAEMONS = ("raftd", "gossipd", "httpd", "dnsd", "checkd")
 
 
 class FaultCluster:
-    def __init__(self, n=3, extra=None, prefix="cairn-fault."):
+    def __init__(self, n=3, extra=None, prefix="cairn-fault.", setup=None, tmpfs_mb=None,
+                 dns=False):
+        """setup(i, node), when given, is called on each Node before its
+        first start (its env and wrap: row 8's faketime and time ns);
+        tmpfs_mb: every node's data dir is a tmpfs of that size (row 9
+        fills them)"""
         # every server in retry-join (node 1 alone would make a wiped n1
         # wait for the others' gossip to reconnect to it: ~30 s)
         if extra is None:
             extra = ["-retry-interval", "1s"]
             for i in range(2, n + 1):
                 extra += ["-retry-join", SUBNET + str(i)]
+        if dns:
+            extra = list(extra) + ["-dns-port", "8600"]
         self.n = n
         self.tmp = TmpDir(prefix=prefix)
         self.lab = Lab(n)
         self.nodes = {}
         self.down = set()
+        self.mounts = []
         try:
             for i in range(1, n + 1):
-                self.nodes[i] = Node(self.lab, self.tmp, i, True, extra).start()
+                if tmpfs_mb:
+                    d = os.path.join(self.tmp.path, "n%d" % i)
+                    os.makedirs(d, exist_ok=True)
+                    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%dm,mode=0700" % tmpfs_mb,
+                                    "cairn-fault", d], check=True, capture_output=True)
+                    self.mounts.append(d)
+            for i in range(1, n + 1):
+                nd = self.nodes[i] = Node(self.lab, self.tmp, i, True, extra)
+                if setup is not None:
+                    setup(i, nd)
+                nd.start()
             for nd in self.nodes.values():
                 nd.wait_ready()
             self.wait_healthy(60)
@@ -163,7 +181,16 @@ class FaultCluster:
 
     def daemon_pid(self, i, name):
         kids = harness.children(self.nodes[i].p.pid)
+        if "cairn" in kids:  # the agent runs under a wrapper (unshare)
+            kids = harness.children(kids["cairn"])
         return kids.get("cairn-" + name)
+
+    def term(self, i):
+        """node i's Raft term, or None"""
+        st, body, _ = self.http(i, "/v1/agent/self", timeout=2)
+        if st != 200:
+            return None
+        return int(json.loads(body)["Stats"]["raft"]["term"])
 
     def kill_daemon(self, i, name, sig=signal.SIGKILL):
         """signal one daemon of node i; its agent restarts it (backoff)"""
@@ -214,6 +241,42 @@ class FaultCluster:
     def clear(self):
         self.lab.sh("clear")
 
+    def data_dir(self, i):
+        return os.path.join(self.tmp.path, "n%d" % i)
+
+    def wipe(self, i):
+        """delete node i's data (its dir may be a mount point: the contents)"""
+        d = self.data_dir(i)
+        for name in os.listdir(d):
+            subprocess.run(["rm", "-rf", os.path.join(d, name)], check=True)
+
+    def fill(self, i):
+        """fill node i's data dir (a tmpfs) to the last byte; -> bytes"""
+        assert self.data_dir(i) in self.mounts, "n%d's data dir is not a tmpfs" % i
+        n = 0
+        chunk = b"\0" * (1 << 20)
+        fd = os.open(os.path.join(self.data_dir(i), "filler"),
+                     os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            for size in (1 << 20, 4096, 1):
+                while True:
+                    try:
+                        k = os.write(fd, chunk[:size])
+                    except OSError:
+                        break
+                    if k <= 0:
+                        break
+                    n += k
+        finally:
+            os.close(fd)
+        return n
+
+    def unfill(self, i):
+        try:
+            os.unlink(os.path.join(self.data_dir(i), "filler"))
+        except FileNotFoundError:
+            pass
+
     def logs(self):
         return {"n%d" % i: nd.log() for i, nd in self.nodes.items()}
 
@@ -236,4 +299,6 @@ class FaultCluster:
                 pass
             nd.stop()
         self.lab.down()
+        for d in self.mounts:
+            subprocess.run(["umount", "-l", d], capture_output=True)
         self.tmp.cleanup()

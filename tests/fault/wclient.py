@@ -34,7 +34,10 @@ Result rules (per operation, one HTTP request each, a new connection each):
     "unknown" (the operation may or may not take effect);
   - an HTTP answer: 2xx per operation (a write answered `false` is "fail",
     a CAS answered `false` is "ok" with applied false, a read's 404 is "ok"
-    with value null), any 4xx/5xx "fail".
+    with value null); a read's 4xx/5xx "fail"; a write's 4xx "fail" (refused)
+    but its 5xx "unknown": Consul's 500 does not say the write was not
+    applied (a leader lost mid-commit, a disk that filled after the entry
+    went out to the followers: it may still commit).
 Every record also carries "status" (the HTTP status, or null) and "error"
 (a short reason, or null) for diagnosis."""
 import base64
@@ -235,12 +238,13 @@ def do_read(c, key, mode, op="read"):
 
 def write_result(c, r, kind, st, hdr, text, err, cas=False):
     """Finish a PUT's record from its answer: `true` ok, `false` fail (a
-    CAS: ok with applied false), 4xx/5xx fail, other bodies unknown."""
+    CAS: ok with applied false), 4xx fail, 5xx and other bodies unknown."""
     if kind != "answer":
         return c.done(r, kind, error=err)
     idx = index_of(hdr)
     if st != 200:
-        return c.done(r, "fail", status=st, index=idx, error=text[:160])
+        return c.done(r, "unknown" if st >= 500 else "fail", status=st, index=idx,
+                      error=text[:160])
     body = text.strip()
     if body not in ("true", "false"):
         return c.done(r, "unknown", status=st, index=idx, error="body %r" % body[:60])
@@ -310,7 +314,8 @@ def lock_loop(c):
         if kind != "answer":
             c.done(r, kind, error=err)
         elif st != 200 or text.strip() != "true":
-            c.done(r, "fail" if st != 200 or text.strip() == "false" else "unknown",
+            c.done(r, "unknown" if st >= 500 else
+                   "fail" if st != 200 or text.strip() == "false" else "unknown",
                    status=st, index=index_of(hdr), error=None if st == 200 else text[:160])
         else:
             # the fencing token: LockIndex, as long as our session holds it

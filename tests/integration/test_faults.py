@@ -9,16 +9,22 @@ tests/fault/checker.py: linearizable per key, no acknowledged write
 missing from any node's final read, nothing read that was never written,
 lock holders never overlapping with rising fencing tokens.
 
-Rows here: kill -9 of a follower's raftd and httpd (1), of a whole
-follower (2), of the leader's raftd (3, with the election time), a
-partition with the leader in the minority (4), a one-way cut from the
-leader (5), SIGSTOP of the leader past the election timeout (6), loss and
-delay (7), a corrupted data file while a node is down (10), kill -9 of
-every node at once (14), removing and re-adding a server under load (15);
-and the failpoint build (make FP=1) serving default reads from a lagging
-follower, which the checker must catch.  Rows 11-13 (malformed floods,
-slowloris, oversize) are test_http's and the fuzzers'; 8 (clock jump) and
-9 (disk full) are left for later.
+Rows here, all fifteen of the plan: kill -9 of a follower's raftd and
+httpd (1), of a whole follower (2), of the leader's raftd (3, with the
+election time), a partition with the leader in the minority (4), a one-way
+cut from the leader (5), SIGSTOP of the leader past the election timeout
+(6), loss and delay (7), a wall-clock jump of an hour both ways under
+libfaketime with per-node monotonic offsets (8, its own cluster: no
+election, no early session expiry), disk full on tmpfs data dirs, the
+leader's and then every node's (9), a corrupted data file while a node is
+down (10), floods of malformed HTTP, DNS, gossip and Raft input (11),
+slowloris (12), oversized requests and DNS answers (13; tests/fault/
+floods.py is the hostile client), kill -9 of every node at once (14),
+removing and re-adding a server under load (15); and the failpoint build
+(make FP=1) serving default reads from a lagging follower, which the
+checker must catch.  Latencies the rows see (probe p99 beside a flood,
+time to close a slowloris connection, first write after the disk frees)
+go into each row's report, not into assertions (make bench measures).
 
 Every run logs its seed and keeps each row's history, report and daemon
 logs under FAULT_RESULTS (default /tmp/cairn-faults/<time>-<seed>).
@@ -39,7 +45,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "fault"))
 import harness  # noqa: E402
 from harness import main, test, wait_for  # noqa: E402
 
-from cluster import FaultCluster, lab_unavailable  # noqa: E402
+from cluster import DAEMONS, FaultCluster, lab_unavailable  # noqa: E402
 from checker import check_history  # noqa: E402
 from workload import Workload  # noqa: E402
 
@@ -63,7 +69,9 @@ state = {"cluster": None}
 def cluster():
     c = state["cluster"]
     if c is None:
-        c = state["cluster"] = FaultCluster()
+        # every node's data dir a tmpfs (row 9 fills them); DNS on (rows
+        # 11 and 13)
+        c = state["cluster"] = FaultCluster(tmpfs_mb=256, dns=True)
     return c
 
 
@@ -239,6 +247,68 @@ def row07_loss_and_delay():
     run_row("row07-loss-and-delay", inject, lambda c, i: c.clear())
 
 
+@lab_row(san=True)
+def row09_disk_full():
+    """disk full (each node's data dir is a tmpfs, filled): first the
+    leader's alone - it stalls, a healthy node takes over and writes go on;
+    then every node's - writes fail with 5xx and are never acknowledged,
+    ?stale reads go on everywhere; no daemon crashes, and once space
+    returns writes succeed again by themselves"""
+    def inject(c):
+        pids = {(i, d): c.daemon_pid(i, d) for i in c.live() for d in DAEMONS}
+        info = {"pids": {"n%d-%s" % k: v for k, v in pids.items()}}
+        try:
+            ld = c.wait_leader(10)
+            c.fill(ld)
+            info["full_leader"] = ld
+            others = [i for i in c.live() if i != ld]
+            # LMDB reuses free pages in its file: writes go on until the
+            # file must grow; push big values until the leader stalls
+            big = "z" * (256 * 1024)
+            seq = iter(range(1 << 20))
+
+            def stalled():
+                c.http(ld, "/v1/kv/fault/fill/%d" % next(seq), "PUT", big, timeout=4)
+                st, body, _ = c.http(ld, "/v1/agent/self", timeout=2)
+                return st == 200 and json.loads(body)["Stats"]["raft"]["stalled"] == "true"
+            wait_for(stalled, 30, "the leader stalling on its full disk", interval=0.05)
+            t0 = time.monotonic()
+            wait_for(lambda: any(c.http(i, "/v1/kv/fault/full", "PUT", "a", timeout=4)[0] == 200
+                                 for i in others),
+                     30, "writes going on with the leader's disk full", interval=0.1)
+            info["writes_back_s"] = round(time.monotonic() - t0, 3)
+            for i in others:
+                c.fill(i)
+            wait_for(lambda: c.http(others[0], "/v1/kv/fault/full", "PUT", "b",
+                                    timeout=6)[0] >= 500,
+                     30, "writes failing with every disk full")
+            st, body, _ = c.http(others[0], "/v1/kv/fault/full", "PUT", "b", timeout=6)
+            assert st >= 500, (st, body)
+            info["full_error"] = body[:120]
+            for i in c.live():
+                st, body, _ = c.http(i, "/v1/kv/fault/full?stale", timeout=6)
+                assert st in (200, 404), ("a ?stale read on n%d with every disk full" % i,
+                                          st, body)
+        except BaseException:
+            for i in c.live():
+                c.unfill(i)
+            raise
+        return info
+
+    def heal(c, info):
+        for i in c.live():
+            c.unfill(i)
+        t0 = time.monotonic()
+        wait_for(lambda: c.http(c.live()[0], "/v1/kv/fault/full", "PUT", "c",
+                                timeout=6)[0] == 200,
+                 60, "a write after space returned", interval=0.1)
+        info["first_write_s"] = round(time.monotonic() - t0, 3)
+        now = {"n%d-%s" % (i, d): c.daemon_pid(i, d) for i in c.live() for d in DAEMONS}
+        assert now == info["pids"], "a daemon died on the full disk: %s -> %s" % (
+            info["pids"], now)
+    run_row("row09-disk-full", inject, heal)
+
+
 @lab_row
 def row10_corrupt_data_file_while_down():
     def inject(c):
@@ -262,10 +332,176 @@ def row10_corrupt_data_file_while_down():
         # wipe and rejoin restores the node
         f = info["node"]
         c.nodes[f].stop()
-        subprocess.run(["rm", "-rf", os.path.join(c.tmp.path, "n%d" % f)], check=True)
+        c.wipe(f)
         c.restart(f)
         c.wait_healthy(60)
     run_row("row10-corrupt-data-file", inject, heal, converge_s=60)
+
+
+FLOODS = os.path.join(os.path.dirname(HERE), "fault", "floods.py")
+
+
+def flood(c, i, cmd, wait=True, **args):
+    """floods.py cmd run in node i's namespace; -> its JSON findings (or
+    the Popen when wait is false: collect with flood_result)"""
+    p = subprocess.Popen(["ip", "netns", "exec", c.lab.ns(i), sys.executable, FLOODS, cmd,
+                          json.dumps(args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    return flood_result(p) if wait else p
+
+
+def flood_result(p, timeout=180):
+    out, err = p.communicate(timeout=timeout)
+    assert p.returncode == 0, "floods.py failed: %s" % err[-2000:]
+    return json.loads(out)
+
+
+def rss_kb(pid, field="VmRSS"):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def stat(c, i, section, key):
+    st, body, _ = c.http(i, "/v1/agent/self", timeout=3)
+    assert st == 200, (st, body)
+    return int(json.loads(body)["Stats"][section][key])
+
+
+def three_roles(c):
+    """(target, attacker, prober): the target a follower, the attack from
+    a second node's address, the probe from the third's (the per-IP cap
+    must not count the probe with the attacker)"""
+    f, ld = follower(c)
+    g = rng.choice([i for i in c.live() if i != f])
+    h = [i for i in c.live() if i not in (f, g)][0]
+    return f, g, h
+
+
+def probe_ok(res, what):
+    for kind in ("http", "dns"):
+        n, bad = res[kind + "_n"], res["failures"][kind]
+        if kind == "dns" and n + bad == 0:
+            continue
+        assert n > 0 and bad <= max(1, (n + bad) // 50), \
+            "%s: real %s queries failed: %d of %d" % (what, kind, bad, n + bad)
+
+
+@lab_row(san=True)
+def row11_malformed_input_floods():
+    """10k malformed HTTP requests, DNS packets and gossip datagrams (and
+    garbage streams to the gossip and Raft ports) at a follower: no daemon
+    crashes, bad gossip is dropped and counted, memory stays put, and real
+    HTTP and DNS queries beside the flood are answered"""
+    def inject(c):
+        f, g, h = three_roles(c)
+        ip = c.ip(f)
+        pids = {d: c.daemon_pid(f, d) for d in DAEMONS}
+        rss0 = {d: rss_kb(p) for d, p in pids.items()}
+        bad0 = stat(c, f, "serf_lan", "bad_packets")
+        pr = flood(c, h, "probe", wait=False, host=ip, port=8500, dns_port=8600,
+                   seconds=25 * min(SCALE, 2))
+        n = int(2000 * min(SCALE, 3))
+        http = flood(c, g, "http_flood", host=ip, port=8500, n=n, seed=rng.randrange(1 << 30),
+                     max_s=60)
+        dns = flood(c, g, "dns_flood", host=ip, port=8600, n=4 * n // 2,
+                    seed=rng.randrange(1 << 30), max_s=60)
+        gos = flood(c, g, "gossip_flood", host=ip, gossip_port=8301, raft_port=8300,
+                    n=4 * n // 2, seed=rng.randrange(1 << 30), max_s=60)
+        probe = flood_result(pr)
+        now = {d: c.daemon_pid(f, d) for d in DAEMONS}
+        assert now == pids, "a daemon died under the flood: %s -> %s" % (pids, now)
+        rss1 = {d: rss_kb(p) for d, p in pids.items()}
+        for d in ("httpd", "dnsd", "gossipd"):
+            assert rss1[d] < 2 * rss0[d] + 8192, "%s grew from %d to %d kB" % (d, rss0[d], rss1[d])
+        bad1 = stat(c, f, "serf_lan", "bad_packets")
+        assert bad1 > bad0, "bad gossip not counted (%d -> %d)" % (bad0, bad1)
+        assert http["sent"] > n // 2 and sum(http["status"].values()) > 0, http
+        assert "500" not in http["status"] or http["status"]["500"] < n // 100, http
+        probe_ok(probe, "during the floods")
+        return {"target": f, "http": http, "dns": dns, "gossip": gos, "probe": probe,
+                "rss_kb_before": rss0, "rss_kb_after": rss1, "bad_gossip": bad1 - bad0}
+    run_row("row11-malformed-input-floods", inject, lambda c, i: None)
+
+
+@lab_row
+def row12_slowloris():
+    """200 connections from one address trickling a header byte every 2 s
+    at a follower: each is closed within the header timeout (10 s), one
+    over the per-IP cap gets 429, a client elsewhere is answered"""
+    def inject(c):
+        f, g, h = three_roles(c)
+        ip = c.ip(f)
+        pids = {d: c.daemon_pid(f, d) for d in DAEMONS}
+        pr = flood(c, h, "probe", wait=False, host=ip, port=8500, seconds=16)
+        sl = flood(c, g, "slowloris", host=ip, port=8500, conns=200, every=2, max_s=30)
+        probe = flood_result(pr)
+        assert sl["opened"] == 200, sl
+        assert sl["over_cap"] == "429", sl
+        assert sl["closed"] == 200, sl
+        # the header timeout is 10 s; the client notices within its 2 s
+        # trickle period, plus scheduling on a busy 2-core machine
+        assert sl["close_max_s"] <= 10 + 2 + 3, sl
+        probe_ok(probe, "beside the slowloris")
+        now = {d: c.daemon_pid(f, d) for d in DAEMONS}
+        assert now == pids, (pids, now)
+        return {"target": f, "slowloris": sl, "probe": probe}
+    run_row("row12-slowloris", inject, lambda c, i: None)
+
+
+@lab_row
+def row13_oversize_requests():
+    """oversized input at a follower under load: a KV value over 512 KiB, a
+    txn over its op and size limits, 100 MiB bodies (Content-Length and
+    chunked) get 413 without httpd buffering them; a DNS answer that would
+    pass 512 bytes is cut to fit over UDP, whole over TCP"""
+    def inject(c):
+        f, g, _ = three_roles(c)
+        ip = c.ip(f)
+        hpid = c.daemon_pid(f, "httpd")
+        hwm0 = rss_kb(hpid, "VmHWM")
+        st, body, _ = c.http(f, "/v1/kv/fault/oversize", "PUT", "v" * (512 * 1024 + 1))
+        assert st == 413, (st, body)
+        ops = json.dumps([{"KV": {"Verb": "set", "Key": "fault/t%d" % k, "Value": ""}}
+                          for k in range(200)])
+        st, body, _ = c.http(f, "/v1/txn", "PUT", ops)
+        assert st == 413, ("txn of 200 ops", st, body)
+        ops = json.dumps([{"KV": {"Verb": "set", "Key": "fault/t",
+                                  "Value": "eA==" * (200 * 1024)}}])
+        st, body, _ = c.http(f, "/v1/txn", "PUT", ops)
+        assert st == 413, ("txn of 800 KiB", st, body)
+        big = flood(c, g, "big_body", host=ip, port=8500, path="/v1/kv/fault/big", mb=100)
+        assert big["status"] == "413" and big["sent_mb"] < 50, big
+        bigc = flood(c, g, "big_body", host=ip, port=8500, path="/v1/kv/fault/big", mb=100,
+                     chunked=True)
+        assert bigc["status"] == "413" and bigc["sent_mb"] < 50, bigc
+        hwm1 = rss_kb(hpid, "VmHWM")
+        assert hwm1 < 2 * hwm0, "httpd's peak RSS went from %d to %d kB" % (hwm0, hwm1)
+        # 40 instances of a service with long node names: over 512 bytes
+        name = "big%06d" % rng.randrange(10 ** 6)
+        for k in range(40):
+            st, body, _ = c.http(f, "/v1/catalog/register", "PUT", json.dumps({
+                "Node": "%s-a-rather-long-node-name-to-fill-the-packet-%02d" % (name, k),
+                "Address": "10.9.%d.%d" % (k // 200, k % 200 + 1),
+                "Service": {"Service": name, "Port": 1000 + k}}))
+            assert st == 200, (st, body)
+
+        def dig(*args):
+            r = subprocess.run(["ip", "netns", "exec", c.lab.ns(g), "dig", "@" + ip, "-p",
+                                "8600", "+time=3", "+tries=1", "%s.service.consul" % name,
+                                "SRV"] + list(args), capture_output=True, text=True,
+                               timeout=20)
+            return r.stdout
+        wait_for(lambda: dig("+tcp").count("\tSRV\t") == 40, 20, "40 instances over TCP")
+        udp = dig("+noedns", "+ignore")
+        size = [int(line.split("rcvd: ")[1]) for line in udp.splitlines() if "rcvd: " in line]
+        answers = udp.count("\tSRV\t")
+        assert size and size[0] <= 512 and 0 < answers < 40, udp
+        return {"target": f, "big": big, "big_chunked": bigc, "httpd_hwm_kb": [hwm0, hwm1],
+                "udp_bytes": size[0], "udp_answers": answers}
+    run_row("row13-oversize-requests", inject, lambda c, i: None)
 
 
 @lab_row
@@ -295,6 +531,89 @@ def row15_remove_and_readd_server():
         return {"removed": f}
     # the leader adds a live known server back (reconcile)
     run_row("row15-remove-readd-server", inject, lambda c, i: None, converge_s=60)
+
+
+FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1"
+
+
+def faketime_setup(folder):
+    """Node setup for row 8: every agent (and so its daemons) under
+    libfaketime reading its wall-clock offset from a file the row rewrites
+    (the monotonic clock left alone), in a time namespace whose monotonic
+    clock starts at a different offset on each node"""
+    os.makedirs(folder, exist_ok=True)
+
+    def setup(i, nd):
+        path = os.path.join(folder, "faketime-n%d" % i)
+        with open(path, "w") as f:
+            f.write("+0\n")
+        nd.faketime = path
+        nd.env = {"LD_PRELOAD": FAKETIME_LIB, "FAKETIME_TIMESTAMP_FILE": path,
+                  "FAKETIME_NO_CACHE": "1", "FAKETIME_DONT_FAKE_MONOTONIC": "1"}
+        nd.wrap = ["unshare", "--time", "--monotonic", str(100000 * i), "--fork",
+                   "--kill-child=SIGTERM"]
+    return setup
+
+
+def jump(c, i, spec):
+    with open(c.nodes[i].faketime + ".new", "w") as f:
+        f.write(spec + "\n")
+    os.rename(c.nodes[i].faketime + ".new", c.nodes[i].faketime)
+
+
+@lab_row(san=False)
+def row08_wall_clock_jump():
+    """every daemon's timeouts, leases, session TTLs and gossip timers run
+    on the monotonic clock: the leader's wall clock jumping an hour ahead
+    and a follower's an hour back cause no election and no early session
+    expiry (its own cluster: the agents must start under faketime)"""
+    if not os.path.exists(FAKETIME_LIB):
+        raise AssertionError("libfaketime missing (make deps installs faketime)")
+    if state["cluster"] is not None:
+        state["cluster"].close()
+        state["cluster"] = None
+    folder = os.path.join(RESULTS, "row08-wall-clock-jump")
+    c = FaultCluster(prefix="cairn-fault-clock.", setup=faketime_setup(folder))
+    try:
+        def inject(c):
+            ld, _ = c.wait_leader(30), None
+            f = rng.choice([i for i in c.live() if i != ld])
+            terms = {i: c.term(i) for i in c.live()}
+            # a session with the shortest TTL, made through the leader
+            # (whose raftd keeps its clock)
+            st, body, _ = c.http(ld, "/v1/session/create", "PUT",
+                                 '{"TTL": "10s", "Behavior": "delete"}')
+            assert st == 200, (st, body)
+            sid = json.loads(body)["ID"]
+            t0 = time.monotonic()
+            jump(c, ld, "+1h")
+            jump(c, f, "-1h")
+            # Consul reaps a session 2 x TTL after its last renewal; the
+            # promise is no early expiry (error <= 10 %)
+            def alive():
+                st, body, _ = c.http(ld, "/v1/session/info/" + sid, timeout=3)
+                return st == 200 and json.loads(body) not in (None, [])
+            while alive() and time.monotonic() - t0 < 40:
+                time.sleep(0.2)
+            lived = time.monotonic() - t0
+            assert not alive(), "session %s still there %.1f s after its 10 s TTL" % (sid, lived)
+            assert lived >= 18.0, "session expired early: %.1f s (TTL 10 s, reaped at 2 x)" % lived
+            after = {i: c.term(i) for i in c.live()}
+            assert terms == after, "the clock jump caused an election: terms %s -> %s" % (
+                terms, after)
+            return {"leader": ld, "ahead": ld, "behind": f, "terms": after,
+                    "session_lived_s": round(lived, 2)}
+
+        def heal(c, info):
+            for i in (info["ahead"], info["behind"]):
+                jump(c, i, "+0")
+            time.sleep(2)
+            after = {i: c.term(i) for i in c.live()}
+            assert after == info["terms"], "jumping back caused an election: %s -> %s" % (
+                info["terms"], after)
+        run_row("row08-wall-clock-jump", inject, heal, c=c)
+    finally:
+        c.close()
 
 
 @lab_row

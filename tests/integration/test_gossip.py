@@ -109,14 +109,16 @@ class Node:
             self.args = ["-server", "-bootstrap-expect", "3"] + self.args
         self.p = None
         self.n = None
+        self.env = {}   # more environment for the agent (the fault suite's faketime)
+        self.wrap = []  # a command the agent runs under (unshare --time ...)
 
     def start(self):
         d = os.path.join(self.tmp.path, "notify-" + self.name)
         os.makedirs(d, exist_ok=True)
         self.n = Notify(d)
-        self.p = Proc(["ip", "netns", "exec", self.lab.ns(self.i),
-                       binary("cairn"), "agent"] + self.args,
-                      self.tmp.path, self.name, env={"NOTIFY_SOCKET": self.n.path})
+        self.p = Proc(["ip", "netns", "exec", self.lab.ns(self.i)] + self.wrap +
+                      [binary("cairn"), "agent"] + self.args,
+                      self.tmp.path, self.name, env=dict(self.env, NOTIFY_SOCKET=self.n.path))
         return self
 
     def wait_ready(self):
