@@ -9,7 +9,8 @@ their own (127.0.0.95-97, Consul's default ports on each address):
   tests/ui/e2e.mjs, one scenario per test): the services page, a check
   turning critical live, nodes, KV create/edit/delete with the API
   agreeing, markup rendered as text, the datacenter switcher, the ACL
-  token, a 413 and a stopped agent shown as errors, and a hidden tab that
+  token, a 413, a cluster without a leader and a stopped agent shown as
+  errors, and a hidden tab that
   starts no long-polls.  Screenshots land in tests/ui/results/<build>/.
 """
 import json
@@ -29,11 +30,12 @@ RESULTS = os.path.join(TOP, "tests", "ui", "results", os.path.basename(BUILD.rst
 class Dev:
     """cairn agent -dev on ip; extra: a config file's content"""
 
-    def __init__(self, ip, name, extra=None, args=()):
+    def __init__(self, ip, name, extra=None, args=(), leaderless=False):
         self.ip = ip
         self.tmp = TmpDir()
-        cmd = [binary("cairn"), "agent", "-dev", "-node", name, "-bind", ip, "-client", ip,
-               "-data-dir", os.path.join(self.tmp.path, "data")] + list(args)
+        mode = ["-server", "-bootstrap-expect", "3", "-ui"] if leaderless else ["-dev"]
+        cmd = [binary("cairn"), "agent"] + mode + ["-node", name, "-bind", ip, "-client", ip,
+                                                   "-data-dir", os.path.join(self.tmp.path, "data")] + list(args)
         if extra is not None:
             cfg = os.path.join(self.tmp.path, "extra.json")
             with open(cfg, "w") as f:
@@ -43,6 +45,8 @@ class Dev:
         self.p = Proc(cmd, self.tmp.path, name, env={"NOTIFY_SOCKET": self.n.path})
         try:
             self.n.wait("READY=1", 30)
+            if leaderless:
+                return
             wait_for(lambda: self.curl("/v1/status/leader")[1] not in ("", '""'), 20, "a leader")
             wait_for(lambda: '"serfHealth"' in self.curl("/v1/health/node/" + name)[1], 20,
                      "the node's registration")
@@ -176,13 +180,14 @@ def agent():
     return _agent[0]
 
 
-def scenario(name, timeout=120):
-    """run tests/ui/e2e.mjs NAME against the agent; True when it says OK"""
+def scenario(name, timeout=120, a=None):
+    """run tests/ui/e2e.mjs NAME against the agent (a, or the shared one);
+    True when it says OK"""
     have = shutil.which("node") and os.path.exists("/usr/bin/chromium") and \
         os.path.isdir(os.path.join(TOP, "tests", "ui", "node_modules", "playwright-core"))
     assert have, "node, /usr/bin/chromium or tests/ui/node_modules/playwright-core " \
                  "missing: run `make deps`"
-    a = agent()
+    a = a or agent()
     os.makedirs(RESULTS, exist_ok=True)
     p = subprocess.Popen(["node", E2E, a.base(), RESULTS, name], cwd=TOP,
                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -256,6 +261,18 @@ def error_shown_too_large():
 @test
 def background_tab_rests():
     scenario("background_tab_rests")
+
+
+@test
+def no_leader_banner():
+    """a lone server waiting for two more: every list shows the error"""
+    a = Dev(IP_OFF, "uilone", leaderless=True)
+    try:
+        st, body, _ = a.curl("/v1/catalog/services")
+        assert st == 500 and "No cluster leader" in body, (st, body)
+        scenario("no_leader_banner", a=a)
+    finally:
+        a.stop()
 
 
 @test

@@ -289,6 +289,14 @@ const scenarios = {
   },
 
   // the agent goes away: a banner says so, the last data stays
+  async no_leader_banner(page) {
+    // base is a lone server waiting for two more (-bootstrap-expect 3)
+    await page.goto(base + '/ui/#/services');
+    const banner = page.locator('#banner');
+    await waitFor(async () => (await banner.textContent()).includes('No cluster leader'), 'the no-leader banner');
+    check(await banner.isVisible(), 'banner hidden');
+    await shot(page, 'no-leader');
+  },
   async network_down_banner(page) {
     await page.goto(base + '/ui/#/services');
     await page.locator('tr[data-service="consul"]').waitFor({ timeout: T });
