@@ -1112,33 +1112,52 @@ swim_pushpull_reply(struct swim *s, const char *addr, const void *p,
 
 /* ---------------------------------------------------------------- tick */
 
+/* accused - m is suspect, or dead lately (not left): gossip() tells it */
+static bool
+accused(const struct swim *s, const struct swim_member *m, uint64_t now)
+{
+	return m->state == SWIM_STATE_SUSPECT ||
+	       (m->state == SWIM_STATE_DEAD &&
+		   now - m->state_since < s->o.gossip_to_dead);
+}
+
 static void
 gossip(struct swim *s, uint64_t now)
 {
 	struct swim_member *to[16];
 	size_t i, k, ndead = 0;
 
-	if (s->nbc == 0)
-		return;
-	k = pick(s, s->o.gossip_nodes < 16 ? s->o.gossip_nodes : 16, NULL,
-	    false, now, to);
-	for (i = 0; i < k && s->nbc > 0; i++)
-		send_pkt(s, to[i]->addr, NULL, 0, false, false);
-	/* and one recently dead member, so a member declared dead by
-	 * mistake hears it and refutes; not counted as a transmission,
-	 * so news is not wasted on the really dead */
+	if (s->nbc > 0) {
+		k = pick(s, s->o.gossip_nodes < 16 ? s->o.gossip_nodes : 16,
+		    NULL, false, now, to);
+		for (i = 0; i < k && s->nbc > 0; i++)
+			send_pkt(s, to[i]->addr, NULL, 0, false, false);
+	}
+	/* and one member we suspect or buried lately, told so itself (with
+	 * the news piggybacked, not counted as a transmission): a member
+	 * cut off for a while must hear that it is suspected as soon as it
+	 * can be reached again, and refute.  The suspicion's own broadcasts
+	 * went out while it could not hear them and are spent; waiting for
+	 * our next probe of it, or for the timeout and a refuted death,
+	 * kept a healthy member "failed" for ~10 s after a short partition */
 	for (i = 1; i < s->nm; i++)
-		if (s->m[i].state == SWIM_STATE_DEAD &&
-		    now - s->m[i].state_since < s->o.gossip_to_dead)
+		if (accused(s, &s->m[i], now))
 			ndead++;
-	if (ndead > 0 && s->nbc > 0) {
+	if (ndead > 0) {
 		size_t want = (size_t)(rnd(s) % ndead);
 
 		for (i = 1; i < s->nm; i++)
-			if (s->m[i].state == SWIM_STATE_DEAD &&
-			    now - s->m[i].state_since < s->o.gossip_to_dead &&
-			    want-- == 0) {
-				send_pkt_ex(s, s->m[i].addr, NULL, 0, false,
+			if (accused(s, &s->m[i], now) && want-- == 0) {
+				struct swim_msg a;
+
+				memset(&a, 0, sizeof(a));
+				a.type = s->m[i].state == SWIM_STATE_SUSPECT
+					     ? SWIM_SUSPECT
+					     : SWIM_DEAD;
+				a.node = s->m[i].name;
+				a.incarnation = s->m[i].incarnation;
+				a.from = s->name;
+				send_pkt_ex(s, s->m[i].addr, &a, 1, false,
 				    false, false);
 				break;
 			}

@@ -83,6 +83,7 @@ def main():
                   file=sys.stderr)
             c.heal()
             heal.append(c.wait_converged(60))
+            print("  heal %d: converged in %.3f s" % (t, heal[-1]), file=sys.stderr)
         report("election_partition", part, 1.5, 3.0)
         report("convergence_heal", heal)
         # the leader SIGSTOPped (every process of its node): the others

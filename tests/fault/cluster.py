@@ -8,6 +8,7 @@ applied index of every node, gossip's view of the members, and
 convergence after a heal.
 
 Only processes this cluster started are signalled, by PID."""
+import concurrent.futures
 import json
 import os
 import signal
@@ -26,6 +27,8 @@ del harness._tests[:]  # test_gossip's tests run from their own file
 
 SUBNET = "10.200.0."
 DAEMONS = ("raftd", "gossipd", "httpd", "dnsd", "checkd")
+# the status polls of leader(): a straggler may outlive the call
+POOL = concurrent.futures.ThreadPoolExecutor(32)
 
 
 class FaultCluster:
@@ -101,16 +104,28 @@ class FaultCluster:
         return [i for i in self.nodes if i not in self.down]
 
     def leader(self, among=None):
-        """the node a majority of the live nodes name leader, or None"""
+        """the node a majority of the live nodes name leader, or None.
+        The nodes are asked at once and the answer is known as soon as a
+        majority agrees: a node whose raftd is restarting holds its
+        /v1/status/leader until raftd is back (requests ride over a
+        daemon restart), and asking one after the other made every
+        measured election up to 2 s longer per such wait"""
+        nodes = among or self.live()
+        futs = [POOL.submit(self.http, i, "/v1/status/leader", "GET", None, 2)
+                for i in nodes]
         votes = {}
-        for i in among or self.live():
-            st, body, _ = self.http(i, "/v1/status/leader", timeout=2)
-            if st == 200 and body.strip('"'):
-                addr = json.loads(body)
-                votes[addr] = votes.get(addr, 0) + 1
-        for addr, v in votes.items():
-            if v * 2 > self.n:
-                return int(addr.split(":")[0].rsplit(".", 1)[1])
+        try:
+            # a node not answering within 0.5 s has no vote this round
+            # (its request finishes in the background)
+            for f in concurrent.futures.as_completed(futs, timeout=0.5):
+                st, body, _ = f.result()
+                if st == 200 and body.strip('"'):
+                    addr = json.loads(body)
+                    votes[addr] = votes.get(addr, 0) + 1
+                    if votes[addr] * 2 > self.n:
+                        return int(addr.split(":")[0].rsplit(".", 1)[1])
+        except concurrent.futures.TimeoutError:
+            pass
         return None
 
     def wait_leader(self, timeout=30, other_than=None, among=None):

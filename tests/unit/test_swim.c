@@ -505,6 +505,35 @@ test_short_partition_refuted(void **state)
 	sim_free(&S);
 }
 
+/* three members, one cut off for most of the suspicion timeout (4 s
+ * here) and back in time: whoever suspects it must tell it at once (its
+ * suspicion broadcasts were spent while it could not hear them), it
+ * refutes, and nobody declares it failed.  Over several cut lengths and
+ * phases of the probe cycle. */
+static void
+test_suspect_told_after_heal(void **state)
+{
+	static const unsigned cut_ms[] = {2600, 2900, 3200, 3400};
+	size_t c, i;
+
+	(void)state;
+	for (c = 0; c < sizeof(cut_ms) / sizeof(cut_ms[0]); c++) {
+		struct sim S;
+
+		sim_init(&S, 3, 0);
+		join_all(&S);
+		sim_run(&S, 2000 + 130 * c);
+		S.group[2] = 1;
+		sim_run(&S, cut_ms[c]);
+		S.group[2] = 0;
+		sim_run(&S, 3000);
+		for (i = 0; i < S.nn; i++)
+			assert_int_equal(S.failed_events[i], 0);
+		assert_true(converged(&S, NULL));
+		sim_free(&S);
+	}
+}
+
 static void
 test_partition_heals(void **state)
 {
@@ -631,6 +660,7 @@ main(void)
 	    cmocka_unit_test(test_join_converges),
 	    cmocka_unit_test(test_crash_detected_everywhere),
 	    cmocka_unit_test(test_short_partition_refuted),
+	    cmocka_unit_test(test_suspect_told_after_heal),
 	    cmocka_unit_test(test_partition_heals),
 	    cmocka_unit_test(test_leave_and_force_leave),
 	    cmocka_unit_test(test_user_events),
