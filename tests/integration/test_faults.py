@@ -180,7 +180,7 @@ def row01_kill9_follower_daemons():
     run_row("row01-kill9-follower-daemons", inject, lambda c, i: None)
 
 
-@lab_row
+@lab_row(only_san=True)
 def row02_kill9_follower_node():
     def inject(c):
         f, _ = follower(c)
@@ -316,7 +316,7 @@ def row09_disk_full():
     run_row("row09-disk-full", inject, heal)
 
 
-@lab_row
+@lab_row(only_san=True)
 def row10_corrupt_data_file_while_down():
     def inject(c):
         f, _ = follower(c)
@@ -513,7 +513,7 @@ def row13_oversize_requests():
     run_row("row13-oversize-requests", inject, lambda c, i: None)
 
 
-@lab_row
+@lab_row(only_san=True)
 def row14_kill9_every_node():
     def inject(c):
         for i in list(c.live()):
@@ -530,7 +530,7 @@ def row14_kill9_every_node():
     run_row("row14-kill9-every-node", inject, heal, converge_s=60)
 
 
-@lab_row
+@lab_row(only_san=True)
 def row15_remove_and_readd_server():
     def inject(c):
         f, ld = follower(c)
