@@ -68,7 +68,10 @@ def main():
             kill.append(time.monotonic() - t0)
             print("  leader kill %d: %.3f s (n%d -> n%d)" % (t, kill[-1], ld, nl),
                   file=sys.stderr)
-            c.wait_converged(30)
+            # the agent restarts a daemon that keeps dying young with a
+            # growing backoff (up to 30 s): a node led and was killed
+            # again soon after its raftd came back waits that long
+            c.wait_converged(90)
         report("election_leader_kill", kill, 1.5, 3.0)
         for t in range(trials):
             ld = c.wait_leader(30)

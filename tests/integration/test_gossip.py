@@ -153,7 +153,10 @@ class Node:
         first, so the agent cannot restart them and they cannot leave)."""
         pids = self.lab.pids(self.i)
         for p in pids:
-            os.kill(p, signal.SIGSTOP)
+            try:
+                os.kill(p, signal.SIGSTOP)
+            except ProcessLookupError:
+                pass  # it ended meanwhile (a check's child, a curl)
         # every thread really stopped: a SIGTERM (the daemons' PDEATHSIG)
         # can otherwise be handled before a pending SIGSTOP, and a client
         # gossipd would leave gracefully
@@ -161,7 +164,10 @@ class Node:
                  "node %s stopped" % self.name)
         # the daemons first, the agent last: no PDEATHSIG at all
         for p in sorted(pids, key=lambda p: p == self.p.pid):
-            os.kill(p, signal.SIGKILL)
+            try:
+                os.kill(p, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         self.p.wait(10)
         wait_for(lambda: not any(pid_alive(p) for p in pids), 10, "node %s dead" % self.name)
 
