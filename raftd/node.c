@@ -192,6 +192,7 @@ struct node {
 };
 
 static void pump(struct node *n);
+static void catch_up(struct node *n);
 static bool bootstrap_probed(struct node *n);
 static bool bootstrap_reply(struct node *n, uint64_t from, uint32_t id,
     uint16_t type, int16_t status, const uint8_t *p, size_t len);
@@ -593,6 +594,11 @@ do_read(struct job *j)
 		return;
 	}
 #endif
+	/* the lease is judged on the ticks real time has run: after a
+	 * SIGSTOP or a starved loop this read may be handled before the
+	 * timer that would catch up (and before the newer leader's
+	 * messages waiting in the socket) */
+	catch_up(n);
 	if (raft_role(n->raft) != RAFT_LEADER) {
 		forward_to_leader(j);
 		return;
@@ -2758,11 +2764,23 @@ ticks_due(struct node *n)
 	return k;
 }
 
+/* catch_up - run the Raft ticks the monotonic clock says are due (not
+ * while stalled: the core must not move) */
+static void
+catch_up(struct node *n)
+{
+	unsigned k;
+
+	if (n->stalled)
+		return;
+	for (k = ticks_due(n); k > 0; k--)
+		raft_tick(n->raft);
+}
+
 static void
 tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct node *n = w->data;
-	unsigned k;
 
 	(void)loop;
 	(void)revents;
@@ -2779,8 +2797,7 @@ tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	}
 	maybe_bootstrap(n);
 	streams_pump(n);
-	for (k = ticks_due(n); k > 0; k--)
-		raft_tick(n->raft);
+	catch_up(n);
 	if (n->ticks % 10 == 0) {
 		add_known_peers(n);
 		remove_left_peers(n);
