@@ -200,12 +200,18 @@ class FaultCluster:
             kids = harness.children(kids["cairn"])
         return kids.get("cairn-" + name)
 
-    def term(self, i):
-        """node i's Raft term, or None"""
-        st, body, _ = self.http(i, "/v1/agent/self", timeout=2)
+    def stat(self, i, section, key):
+        """Stats[section][key] of node i's /v1/agent/self (a string), or
+        None when it cannot be read"""
+        st, body, _ = self.http(i, "/v1/agent/self", timeout=3)
         if st != 200:
             return None
-        return int(json.loads(body)["Stats"]["raft"]["term"])
+        return json.loads(body)["Stats"].get(section, {}).get(key)
+
+    def term(self, i):
+        """node i's Raft term, or None"""
+        t = self.stat(i, "raft", "term")
+        return None if t is None else int(t)
 
     def kill_daemon(self, i, name, sig=signal.SIGKILL):
         """signal one daemon of node i; its agent restarts it (backoff)"""

@@ -321,8 +321,7 @@ def row09_disk_full():
 
             def stalled():
                 c.http(ld, "/v1/kv/fault/fill/%d" % next(seq), "PUT", big, timeout=4)
-                st, body, _ = c.http(ld, "/v1/agent/self", timeout=2)
-                return st == 200 and json.loads(body)["Stats"]["raft"]["stalled"] == "true"
+                return c.stat(ld, "raft", "stalled") == "true"
             wait_for(stalled, 30, "the leader stalling on its full disk", interval=0.05)
             t0 = time.monotonic()
             wait_for(lambda: any(c.http(i, "/v1/kv/fault/full", "PUT", "a", timeout=4)[0] == 200
@@ -417,9 +416,9 @@ def rss_kb(pid, field="VmRSS"):
 
 
 def stat(c, i, section, key):
-    st, body, _ = c.http(i, "/v1/agent/self", timeout=3)
-    assert st == 200, (st, body)
-    return int(json.loads(body)["Stats"][section][key])
+    v = c.stat(i, section, key)
+    assert v is not None, "no Stats %s.%s on n%d" % (section, key, i)
+    return int(v)
 
 
 def three_roles(c):
