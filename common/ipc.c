@@ -46,9 +46,13 @@ struct pending {
 	int status; /* result to report if it expires (-ETIMEDOUT/-EAGAIN) */
 	char *errmsg;
 	ev_tstamp deadline;
-	/* not sent yet (the server is not connected): the framed request,
-	 * retried until connected or IPC_CONNECT_WAIT_S passes */
-	struct buf unsent;
+	/* the framed request: kept while it is not sent yet (the server is
+	 * not connected; retried until connected or IPC_CONNECT_WAIT_S
+	 * passes), and after that if the server may be asked again
+	 * (ipc_type_repeatable) when it lost the request */
+	struct buf frame;
+	bool queued;	    /* not sent yet */
+	ev_tstamp sent_at;  /* when it last went out (0: never) */
 	ev_tstamp final_deadline;
 	ipc_reply_fn cb;
 	void *arg;
@@ -70,12 +74,28 @@ struct ipc_client {
 	unsigned nunsent;
 	int in_cb;
 	int closing;
+	ev_timer probe_w; /* asks the server about old requests */
+	int probing;	  /* an IPC_PROBE is out */
 };
+
+/* a probe in flight: the requests it asked about, sent before `at` */
+struct probe {
+	struct ipc_client *c;
+	ev_tstamp at;
+	size_t n;
+	uint32_t ids[];
+};
+
+static void probe_cb(struct ev_loop *loop, ev_timer *w, int revents);
 
 /* a daemon (re)started a moment ago may not be connected yet: requests
  * wait this long for the connection before failing with -EAGAIN */
 #define IPC_CONNECT_WAIT_S 2.0
 #define IPC_RESEND_S 0.02
+/* a request unanswered this long makes the client ask the server whether
+ * it still holds it (at most one probe out at a time) */
+#define IPC_PROBE_S 1.0
+#define IPC_PROBE_TIMEOUT_MS 2000
 
 int
 ipc_socket_path(char *out, size_t outlen, const char *run_dir,
@@ -310,6 +330,38 @@ req_free(struct ipc_req *req)
 	free(req);
 }
 
+/* server_probe - answer IPC_PROBE: which of the asked request ids this
+ * server holds open (a client's way to learn that a request was lost with
+ * a server that restarted) */
+static void
+server_probe(struct ipc_server *srv, struct ipc_req *req, const uint8_t *p)
+{
+	struct ipc_probe q, rep;
+	struct errbuf eb;
+	struct buf out = BUF_INIT;
+	const struct ipc_req *o;
+	uint32_t *open;
+	size_t n = 0;
+
+	memset(&q, 0, sizeof(q));
+	if (cdc_decode(&ipc_probe_desc, p, req->hdr.len, &q, &eb) < 0) {
+		srv->st.bad++;
+		ipc_reply_error(req, -EBADMSG, "IPC_PROBE: %s", eb.msg);
+		return;
+	}
+	open = xreallocarray(NULL, srv->st.pending + 1, sizeof(*open));
+	for (o = srv->open; o != NULL; o = o->next)
+		if (o != req && n < srv->st.pending)
+			open[n++] = o->hdr.reqid;
+	ipc_probe_select(&q.ids, open, n, &out);
+	free(open);
+	rep.ids.p = out.data;
+	rep.ids.n = out.len;
+	ipc_reply(req, &rep);
+	buf_free(&out);
+	cdc_free(&ipc_probe_desc, &q);
+}
+
 static void
 server_handle(struct ipc_server *srv, void *msg, int len, void *control)
 {
@@ -339,6 +391,10 @@ server_handle(struct ipc_server *srv, void *msg, int len, void *control)
 	srv->st.requests++;
 	req->ti = ipc_type_lookup(req->hdr.type);
 	h = find_handler(srv, req->hdr.type);
+	if (req->hdr.type == IPC_PROBE) {
+		server_probe(srv, req, (uint8_t *)msg + IPC_HDR_LEN);
+		return;
+	}
 	if (req->ti == NULL || h == NULL) {
 		srv->st.bad++;
 		ipc_reply_error(req, -ENOTSUP,
@@ -596,8 +652,10 @@ complete(struct ipc_client *c, struct pending *p, int status, void *body,
 	c->in_cb++;
 	p->cb(status, body, errmsg, p->arg);
 	c->in_cb--;
+	if (c->npending == 0)
+		ev_timer_stop(c->loop, &c->probe_w);
 	free(p->errmsg);
-	buf_free(&p->unsent);
+	buf_free(&p->frame);
 	free(p);
 }
 
@@ -610,12 +668,15 @@ resend(struct ipc_client *c)
 
 	for (p = c->dhead; p != NULL && c->nunsent > 0; p = next) {
 		next = p->dnext;
-		if (p->unsent.len == 0)
+		if (!p->queued)
 			continue;
-		if (client_send_framed(c->sock, p->reqid, &p->unsent,
+		if (client_send_framed(c->sock, p->reqid, &p->frame,
 			NN_DONTWAIT) < 0)
 			continue;
-		buf_free(&p->unsent);
+		p->queued = false;
+		p->sent_at = mono_now();
+		if (!ipc_type_repeatable(p->type))
+			buf_free(&p->frame);
 		c->nunsent--;
 		free(p->errmsg);
 		p->errmsg = NULL;
@@ -647,10 +708,8 @@ client_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		char msg[256];
 
 		unlink_pending(c, p);
-		if (p->unsent.len > 0) {
+		if (p->queued)
 			c->nunsent--;
-			buf_free(&p->unsent);
-		}
 		if (p->errmsg == NULL) {
 			snprintf(msg, sizeof(msg), "no reply from %s in time",
 			    c->path);
@@ -713,6 +772,159 @@ client_handle(struct ipc_client *c, const uint8_t *msg, size_t len)
 		    e.message ? e.message : strerror(-h.status));
 		cdc_free(&ipc_error_desc, &e);
 	}
+}
+
+/* lost - the server no longer holds p, sent before it restarted: send it
+ * again if that is safe, else fail it at once rather than at its deadline
+ * (the outcome is unknown: the old server may have acted on it) */
+static void
+lost(struct ipc_client *c, struct pending *p)
+{
+	ev_tstamp now = mono_now();
+	int r = -ECONNRESET;
+
+	if (p->frame.len > 0) {
+		r = client_send_framed(c->sock, p->reqid, &p->frame,
+		    NN_DONTWAIT);
+		log_info("ipc %s: request %u (%s) was lost with the server; "
+			 "%s",
+		    c->path, p->reqid, ipc_type_lookup(p->type)->name,
+		    r == 0 ? "sent again" : "sending again once connected");
+		if (r == 0) {
+			p->sent_at = now;
+			return;
+		}
+	}
+	unlink_pending(c, p);
+	if (r == -EAGAIN) {
+		p->queued = true;
+		c->nunsent++;
+		p->status = -EAGAIN;
+		free(p->errmsg);
+		p->errmsg = xasprintf("send to %s: not connected (daemon "
+				      "down?)",
+		    c->path);
+		p->final_deadline = p->deadline;
+		if (p->deadline > now + IPC_CONNECT_WAIT_S)
+			p->deadline = now + IPC_CONNECT_WAIT_S;
+		insert_pending(c, p);
+		client_arm(c);
+		return;
+	}
+	log_warnx("ipc %s: request %u (%s) was lost with the server, which "
+		  "restarted before answering",
+	    c->path, p->reqid, ipc_type_lookup(p->type)->name);
+	complete(c, p, -ECONNRESET, NULL,
+	    "the daemon restarted before answering; the request may or may "
+	    "not have taken effect");
+	if (!c->closing)
+		client_arm(c);
+}
+
+static struct pending *
+find_pending(struct ipc_client *c, uint32_t reqid)
+{
+	struct pending *p;
+
+	for (p = c->buckets[reqid % IPC_BUCKETS]; p != NULL; p = p->hnext)
+		if (p->reqid == reqid)
+			return p;
+	return NULL;
+}
+
+static int
+id_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static void
+probe_done(int status, void *body, const char *errmsg, void *arg)
+{
+	struct probe *pr = arg;
+	struct ipc_client *c = pr->c;
+	const struct ipc_probe *rep = body;
+	uint32_t *open = NULL;
+	size_t i, nopen = 0;
+
+	(void)errmsg;
+	c->probing = 0;
+	/* -EAGAIN: the server has been down for IPC_CONNECT_WAIT_S, so what
+	 * it was asked before is lost (none open); stuck (-ETIMEDOUT) or
+	 * anything else: the deadlines decide */
+	if ((status != 0 && status != -EAGAIN) || c->closing) {
+		free(pr);
+		return;
+	}
+	if (status == 0 && rep->ids.n >= 4) {
+		open = xreallocarray(NULL, rep->ids.n / 4, sizeof(*open));
+		for (nopen = 0; nopen < rep->ids.n / 4; nopen++)
+			open[nopen] = be32_get(rep->ids.p + 4 * nopen);
+		qsort(open, nopen, sizeof(*open), id_cmp);
+	}
+	for (i = 0; i < pr->n && !c->closing; i++) {
+		struct pending *p = find_pending(c, pr->ids[i]);
+
+		/* answered meanwhile (its reply came before this one), sent
+		 * again since, or still held: nothing to do */
+		if (p == NULL || p->queued || p->sent_at > pr->at ||
+		    (nopen > 0 && bsearch(&pr->ids[i], open, nopen,
+				      sizeof(*open), id_cmp) != NULL))
+			continue;
+		lost(c, p);
+	}
+	free(open);
+	free(pr);
+}
+
+/* probe_cb - every IPC_PROBE_S while calls are pending: ask the server
+ * about the requests sent at least IPC_PROBE_S ago */
+static void
+probe_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct ipc_client *c = w->data;
+	ev_tstamp now = mono_now();
+	struct ipc_probe q;
+	struct probe *pr;
+	struct pending *p;
+	struct buf b = BUF_INIT;
+	size_t n = 0;
+
+	(void)loop;
+	(void)revents;
+	if (c->npending == 0 || c->closing) {
+		ev_timer_stop(c->loop, w);
+		return;
+	}
+	if (c->probing)
+		return;
+	for (p = c->dhead; p != NULL && n < IPC_PROBE_MAX; p = p->dnext)
+		if (p->type != IPC_PROBE && !p->queued && p->sent_at > 0 &&
+		    now - p->sent_at >= IPC_PROBE_S)
+			n++;
+	if (n == 0)
+		return;
+	pr = xcalloc(1, sizeof(*pr) + n * sizeof(pr->ids[0]));
+	pr->c = c;
+	pr->at = now;
+	for (p = c->dhead; p != NULL && pr->n < n; p = p->dnext) {
+		if (p->type != IPC_PROBE && !p->queued && p->sent_at > 0 &&
+		    now - p->sent_at >= IPC_PROBE_S) {
+			pr->ids[pr->n++] = p->reqid;
+			buf_put_be32(&b, p->reqid);
+		}
+	}
+	q.ids.p = b.data;
+	q.ids.n = b.len;
+	c->probing = 1;
+	if (ipc_call(c, IPC_PROBE, &q, IPC_PROBE_TIMEOUT_MS, probe_done, pr) <
+	    0) {
+		c->probing = 0;
+		free(pr);
+	}
+	buf_free(&b);
 }
 
 static void
@@ -779,6 +991,9 @@ ipc_client_open(struct ev_loop *loop, const char *path,
 	ev_io_start(loop, &c->rcv_w);
 	ev_init(&c->tmo_w, client_timeout_cb);
 	c->tmo_w.data = c;
+	ev_init(&c->probe_w, probe_cb);
+	c->probe_w.repeat = IPC_PROBE_S;
+	c->probe_w.data = c;
 	*out = c;
 	return 0;
 fail:
@@ -809,12 +1024,14 @@ ipc_call(struct ipc_client *c, uint16_t type, const void *body,
 	p->arg = arg;
 	p->status = -ETIMEDOUT;
 	p->deadline = mono_now() + timeout_ms / 1000.0;
-	if ((r = client_frame(&p->unsent, p->reqid, type, ti->req, body)) ==
+	if ((r = client_frame(&p->frame, p->reqid, type, ti->req, body)) ==
 		0)
-		r = client_send_framed(c->sock, p->reqid, &p->unsent,
+		r = client_send_framed(c->sock, p->reqid, &p->frame,
 		    NN_DONTWAIT);
 	if (r == 0) {
-		buf_free(&p->unsent);
+		p->sent_at = mono_now();
+		if (!ipc_type_repeatable(type))
+			buf_free(&p->frame);
 	} else if (r == -EAGAIN) {
 		/* not connected (yet?): retried until connected, for at most
 		 * IPC_CONNECT_WAIT_S */
@@ -825,10 +1042,11 @@ ipc_call(struct ipc_client *c, uint16_t type, const void *body,
 		p->final_deadline = p->deadline;
 		if (timeout_ms / 1000.0 > IPC_CONNECT_WAIT_S)
 			p->deadline = mono_now() + IPC_CONNECT_WAIT_S;
+		p->queued = true;
 		c->nunsent++;
 	} else {
 		/* report from the loop, not from here */
-		buf_free(&p->unsent);
+		buf_free(&p->frame);
 		p->status = r;
 		p->errmsg = xasprintf("send to %s: %s", c->path, strerror(-r));
 		p->deadline = mono_now();
@@ -836,6 +1054,8 @@ ipc_call(struct ipc_client *c, uint16_t type, const void *body,
 	insert_pending(c, p);
 	if (c->in_cb == 0 || c->dhead == p)
 		client_arm(c);
+	if (!ev_is_active(&c->probe_w))
+		ev_timer_again(c->loop, &c->probe_w);
 	return 0;
 }
 
@@ -850,6 +1070,7 @@ client_free(struct ipc_client *c)
 {
 	ev_io_stop(c->loop, &c->rcv_w);
 	ev_timer_stop(c->loop, &c->tmo_w);
+	ev_timer_stop(c->loop, &c->probe_w);
 	nn_close(c->sock);
 	free(c->path);
 	free(c);

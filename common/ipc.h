@@ -4,9 +4,13 @@
  * order or later (a raftd write waits for a quorum).  Bodies are decoded
  * against the catalogue (ipc_msg.h) before a handler sees them.
  *
- * A server's socket lives at <run_dir>/<daemon>.rpc.  If the server dies,
- * clients' requests fail (-ETIMEDOUT or -EAGAIN) and nanomsg reconnects by
- * itself once the daemon is back; the caller retries.
+ * A server's socket lives at <run_dir>/<daemon>.rpc.  If the server is
+ * down, requests wait IPC_CONNECT_WAIT_S for it and then fail (-EAGAIN);
+ * nanomsg reconnects by itself once the daemon is back.  A request the
+ * server took and then lost by dying is found out by probing (IPC_PROBE,
+ * about once a second for requests older than that): it is sent again
+ * if its type is repeatable (ipc_type_repeatable), else failed with
+ * -ECONNRESET, instead of waiting for its deadline.
  */
 #ifndef CAIRN_IPC_H
 #define CAIRN_IPC_H
@@ -86,8 +90,10 @@ int ipc_client_open(struct ev_loop *loop, const char *path,
 /* ipc_call - send a request of `type` with `body` (the type's request
  * struct; NULL for empty).  cb is called exactly once, from the loop, never
  * from within ipc_call: with the reply, or -ETIMEDOUT after timeout_ms,
- * -EAGAIN if the request could not be sent (server not connected), or
- * -ECANCELED when the client is closed.  Returns 0, or -EINVAL for a type
+ * -EAGAIN if the request could not be sent (server not connected),
+ * -ECONNRESET if the server restarted before answering a request that is
+ * not safe to repeat (its outcome is unknown), or -ECANCELED when the
+ * client is closed.  Returns 0, or -EINVAL for a type
  * missing from the catalogue (cb not called). */
 int ipc_call(struct ipc_client *c, uint16_t type, const void *body,
     unsigned timeout_ms, ipc_reply_fn cb, void *arg);

@@ -1,6 +1,7 @@
 /* ipc_msg.c - IPC header codec and the descriptors of every message body. */
 #include <errno.h>
 #include <stddef.h>
+#include <stdlib.h>
 
 #include "buf.h"
 #include "ipc_msg.h"
@@ -55,6 +56,7 @@ CDC_DESC(ipc_keyring_reply, IPC_KEYRING_REPLY)
 CDC_DESC(ipc_agent_req, IPC_AGENT_REQ)
 CDC_DESC(ipc_agent_local, IPC_AGENT_LOCAL)
 CDC_DESC(ipc_log_line, IPC_LOG_LINE)
+CDC_DESC(ipc_probe, IPC_PROBE)
 
 static const struct ipc_type_info ipc_types[] = {
 #define IPC_X_INFO(name, num, req, rep, doc)                                   \
@@ -72,6 +74,71 @@ ipc_type_lookup(uint16_t type)
 		if (ipc_types[i].type == type)
 			return &ipc_types[i];
 	return NULL;
+}
+
+bool
+ipc_type_repeatable(uint16_t type)
+{
+	switch (type) {
+	case IPC_PING:
+	case IPC_STATUS:
+	case IPC_RELOAD:
+	case IPC_KV_READ:
+	case IPC_RAFT_STATE:
+	case IPC_RAFT_REMOVE_PEER:
+	case IPC_RAFT_CLUSTER_STATE:
+	case IPC_CATALOG_READ:
+	case IPC_TXN_READ:
+	case IPC_SNAPSHOT_READ:
+	case IPC_DC_LIST:
+	case IPC_QUERY_READ:
+	case IPC_QUERY_EXECUTE:
+	case IPC_SESSION_READ:
+	case IPC_SESSION_RENEW:
+	case IPC_GOSSIP_MEMBERS:
+	case IPC_GOSSIP_JOIN:
+	case IPC_GOSSIP_LEAVE:
+	case IPC_GOSSIP_FORCE_LEAVE:
+	case IPC_GOSSIP_EVENT_LIST:
+	case IPC_GOSSIP_KEYRING:
+	case IPC_AGENT_SERVICE_REGISTER:
+	case IPC_AGENT_SERVICE_DEREGISTER:
+	case IPC_AGENT_CHECK_REGISTER:
+	case IPC_AGENT_CHECK_DEREGISTER:
+	case IPC_AGENT_CHECK_UPDATE:
+	case IPC_AGENT_MAINTENANCE:
+	case IPC_AGENT_LOCAL_READ:
+		return true;
+	default:
+		return false;
+	}
+}
+
+static int
+u32_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+void
+ipc_probe_select(const struct cdc_bytes *asked, uint32_t *open,
+    size_t nopen, struct buf *out)
+{
+	size_t i, n = asked->n / 4;
+
+	if (n > IPC_PROBE_MAX)
+		n = IPC_PROBE_MAX;
+	if (nopen == 0 || n == 0)
+		return;
+	qsort(open, nopen, sizeof(*open), u32_cmp);
+	for (i = 0; i < n; i++) {
+		uint32_t id = be32_get(asked->p + 4 * i);
+
+		if (bsearch(&id, open, nopen, sizeof(*open), u32_cmp) != NULL)
+			buf_put(out, asked->p + 4 * i, 4);
+	}
 }
 
 void

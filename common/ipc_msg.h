@@ -160,6 +160,8 @@ enum raft_cmd_err {
 	RAFT_ERR_RESTORE = 8,	    /* the uploaded state did not install */
 	RAFT_ERR_QUERY_NAME = 9,    /* another prepared query has the name */
 	RAFT_ERR_NOT_FOUND = 10,    /* no such prepared query */
+	RAFT_ERR_UNKNOWN = 11,	    /* a resent command too old to tell whether
+				       it was applied (fsm.c, dedup) */
 };
 
 /* a catalog node; meta and tagged addresses as "k=v" */
@@ -632,6 +634,19 @@ extern const struct cdc_msg_desc ipc_agent_local_desc;
 CDC_STRUCT(ipc_log_line, IPC_LOG_LINE)
 extern const struct cdc_msg_desc ipc_log_line_desc;
 
+/* IPC_PROBE (client -> any server; answered by the IPC layer itself, never
+ * by a handler): `ids` packs big-endian u32 request ids the client sent
+ * earlier and still waits for; the reply's `ids` keeps those the server
+ * holds open.  A request sent before the probe that the server neither
+ * answered (its reply would have come first) nor holds was lost with a
+ * server that died and came back: the client sends it again or fails it
+ * (ipc_type_repeatable). */
+#define IPC_PROBE(F, S) F(S, 1, BYTES, struct cdc_bytes, ids, NULL)
+CDC_STRUCT(ipc_probe, IPC_PROBE)
+extern const struct cdc_msg_desc ipc_probe_desc;
+/* at most this many ids in one probe */
+#define IPC_PROBE_MAX 16384
+
 /* --- the type table -------------------------------------------------------
  * X(enum name, number, request struct, reply struct, summary)            */
 #define IPC_TYPES(X)                                                           \
@@ -640,6 +655,8 @@ extern const struct cdc_msg_desc ipc_log_line_desc;
 	    "uptime, version, counters")                                       \
 	X(IPC_RELOAD, 0x0003, ipc_empty, ipc_reload_reply,                     \
 	    "re-read configuration, as SIGHUP")                                \
+	X(IPC_PROBE, 0x0004, ipc_probe, ipc_probe,                             \
+	    "which of these requests are still open (IPC layer)")              \
 	X(IPC_RAFT_APPLY, 0x0101, ipc_raft_cmd, ipc_raft_result,               \
 	    "raftd: apply a command through Raft (idempotent per client/seq)") \
 	X(IPC_KV_READ, 0x0102, ipc_kv_read, ipc_kv_read_reply,                 \
@@ -725,5 +742,20 @@ struct ipc_type_info {
 
 /* ipc_type_lookup - the catalogue entry for a type number, or NULL. */
 const struct ipc_type_info *ipc_type_lookup(uint16_t type);
+
+/* ipc_type_repeatable - whether a request of this type may be sent again
+ * when the server lost it (it died before answering): reads, and requests
+ * that set a state to a value.  Not: Raft commands (their deduplication
+ * keeps one sequence number per client, so an older one sent again after
+ * a newer one applied would be taken as done), user events (fired twice),
+ * snapshot saves, and anything forwarded to another datacenter. */
+bool ipc_type_repeatable(uint16_t type);
+
+/* ipc_probe_select - append to out (packed big-endian u32s) the ids of
+ * `asked` (packed likewise; a trailing partial id is ignored, at most
+ * IPC_PROBE_MAX are looked at) that are among open[0..nopen), which it
+ * sorts in place. */
+void ipc_probe_select(const struct cdc_bytes *asked, uint32_t *open,
+    size_t nopen, struct buf *out);
 
 #endif

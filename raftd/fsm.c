@@ -2070,27 +2070,61 @@ apply_cmd(struct actx *a, const struct ipc_raft_cmd *c)
 	return r;
 }
 
-/* dedup record: seq u64, then the encoded result */
+/* Deduplication.  Every client (an httpd or checkd instance: a random
+ * client_id) numbers its commands; a command can arrive twice (a client
+ * agent tries the next server, a retry after a leader change), and
+ * several of one client's commands are in flight at once, so they need
+ * not apply in seq order.  Per client the table keeps
+ *   client_id (8 bytes)       -> highest seq applied, then its result
+ *   client_id, seq (16 bytes) -> that command's result, for the last
+ *                                DEDUP_WINDOW seqs (older ones deleted)
+ * A command whose seq is known is answered with its first result and not
+ * applied again; one within the window and unknown has not been applied;
+ * one older than the window cannot be told apart and is refused with
+ * RAFT_ERR_UNKNOWN (its requester is told the outcome is unknown rather
+ * than that it succeeded). */
+#define DEDUP_WINDOW 1024
+
+static void
+dedup_key(uint8_t k[16], uint64_t client, uint64_t seq)
+{
+	be64_set(k, client);
+	be64_set(k + 8, seq);
+}
+
+static int
+dedup_decode(const void *v, size_t vlen, struct ipc_raft_result *res)
+{
+	cdc_free(&ipc_raft_result_desc, res);
+	if (cdc_decode(&ipc_raft_result_desc, v, vlen, res, NULL) < 0)
+		memset(res, 0, sizeof(*res));
+	return 1;
+}
+
 static int
 dedup_check(struct store_txn *t, const struct ipc_raft_cmd *c,
     struct ipc_raft_result *res)
 {
-	uint8_t k[8];
+	uint8_t k[16];
 	const void *v;
 	size_t vlen;
+	uint64_t max;
 
 	if (c->client_id == 0)
 		return 0;
-	be64_set(k, c->client_id);
-	if (store_state_get(t, T_DEDUP, k, sizeof(k), &v, &vlen) < 0 ||
-	    vlen < 8)
-		return 0;
-	if (be64_get(v) < c->seq)
-		return 0;
+	dedup_key(k, c->client_id, c->seq);
+	if (store_state_get(t, T_DEDUP, k, 8, &v, &vlen) < 0 || vlen < 8)
+		return 0; /* the client's first command */
+	max = be64_get(v);
+	if (max == c->seq)
+		return dedup_decode((const uint8_t *)v + 8, vlen - 8, res);
+	if (store_state_get(t, T_DEDUP, k, 16, &v, &vlen) == 0)
+		return dedup_decode(v, vlen, res);
+	if (c->seq > max || max - c->seq < DEDUP_WINDOW)
+		return 0; /* not applied yet */
 	cdc_free(&ipc_raft_result_desc, res);
-	if (cdc_decode(&ipc_raft_result_desc, (const uint8_t *)v + 8, vlen - 8,
-		res, NULL) < 0)
-		memset(res, 0, sizeof(*res));
+	memset(res, 0, sizeof(*res));
+	res->err = RAFT_ERR_UNKNOWN;
 	return 1;
 }
 
@@ -2099,16 +2133,27 @@ dedup_record(struct store_txn *t, const struct ipc_raft_cmd *c,
     const struct ipc_raft_result *res)
 {
 	struct buf b = BUF_INIT;
-	uint8_t k[8], s[8];
+	uint8_t k[16], s[8];
+	const void *v;
+	size_t vlen;
 	int r;
 
 	if (c->client_id == 0)
 		return 0;
-	be64_set(k, c->client_id);
+	dedup_key(k, c->client_id, c->seq);
 	be64_set(s, c->seq);
 	buf_put(&b, s, sizeof(s));
 	cdc_encode(&b, &ipc_raft_result_desc, res);
-	r = store_state_put(t, T_DEDUP, k, sizeof(k), b.data, b.len);
+	r = store_state_put(t, T_DEDUP, k, 16, b.data + 8, b.len - 8);
+	if (r == 0 && (store_state_get(t, T_DEDUP, k, 8, &v, &vlen) < 0 ||
+			  vlen < 8 || be64_get(v) < c->seq))
+		r = store_state_put(t, T_DEDUP, k, 8, b.data, b.len);
+	if (r == 0 && c->seq > DEDUP_WINDOW) {
+		dedup_key(k, c->client_id, c->seq - DEDUP_WINDOW);
+		r = store_state_del(t, T_DEDUP, k, 16);
+		if (r == -ENOENT)
+			r = 0;
+	}
 	buf_free(&b);
 	return r;
 }

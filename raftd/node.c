@@ -1641,7 +1641,11 @@ complete_writes(struct node *n, const struct raft_entry *e,
 		next = j->next;
 		if (j->state != J_WRITE || j->index != e->index)
 			continue;
-		if (j->term == e->term)
+		if (j->term == e->term && res->err == RAFT_ERR_UNKNOWN)
+			job_error(j, -ESTALE,
+			    "a resent request too old to tell whether it "
+			    "took effect; it may or may not have");
+		else if (j->term == e->term)
 			job_reply(j, res);
 		else
 			job_error(j, -EAGAIN,

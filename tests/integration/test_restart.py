@@ -11,7 +11,10 @@ agent starts it again).  Checked afterwards:
   - server2 never leaves: server1 sees it alive in every sample;
   - errors happen only while a component is down: every failed request
     lies within [stop, back + grace] of some restart (grace: 5 s, the time
-    to reconnect and, for raftd, to catch up).
+    to reconnect and, for raftd, to catch up);
+  - nothing hangs: ?stale reads kept in flight all along are each
+    answered or failed within HUNG seconds (a request raftd took and then
+    died with used to wait for its 30 s IPC deadline).
 
 The restart windows and error counts are printed."""
 import json
@@ -28,6 +31,7 @@ from harness import (Notify, Proc, TmpDir, binary, cairn, children, daemon_statu
 
 IPS = ["127.0.0.41", "127.0.0.42", "127.0.0.43"]
 GRACE = 5.0
+HUNG = 12.0  # a request lost with a dying daemon: failed or answered by then
 
 
 class Server:
@@ -137,6 +141,22 @@ def each_component_restarts_under_load_without_loss():
                         errors.append((t, "dns", 0))
                 time.sleep(0.05)
 
+        hung = []
+        longest = [0.0]
+
+        def stale_reader():
+            # requests in flight when a daemon dies must be answered (or
+            # failed) soon, not left to the 30 s IPC deadline
+            while not stop.is_set():
+                t = time.monotonic()
+                st, _ = http(s2.url("/v1/kv/warm?stale"), timeout=25)
+                d = time.monotonic() - t
+                with lock:
+                    longest[0] = max(longest[0], d)
+                    if d > HUNG:
+                        hung.append((round(t, 2), round(d, 2), st))
+                time.sleep(0.005)
+
         def members():
             while not stop.is_set():
                 st, body = http(s1.url("/v1/agent/members"))
@@ -147,7 +167,8 @@ def each_component_restarts_under_load_without_loss():
                 time.sleep(0.5)
 
         threads = [threading.Thread(target=f, daemon=True)
-                   for f in (writer, reader, dnsq, members)]
+                   for f in (writer, reader, dnsq, members,
+                             stale_reader, stale_reader, stale_reader)]
         for th in threads:
             th.start()
         time.sleep(2)
@@ -177,6 +198,8 @@ def each_component_restarts_under_load_without_loss():
             print("  %-7s %-7s down %.2fs, %d failed requests around it" % (
                 d, signal.Signals(sig).name, t1 - t0, n))
         print("  %d writes acknowledged, %d failed requests in all" % (len(acked), len(errors)))
+        print("  longest ?stale read: %.2fs" % longest[0])
+        assert not hung, "requests hung past %.0fs: %s" % (HUNG, hung[:10])
         assert not lost_reads, "acknowledged keys read as missing: %s" % lost_reads[:10]
         assert not outside, "errors outside the restart windows: %s" % outside[:10]
         assert not not_alive, "s2 not alive on s1: %s" % not_alive[:10]

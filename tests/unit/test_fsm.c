@@ -322,6 +322,63 @@ test_idempotent_resend(void **state)
 	free(v);
 }
 
+/* one client's commands in flight at once apply out of seq order: a
+ * command first seen after a higher seq applied is applied (it is not
+ * taken for a duplicate and answered with someone else's result); resent
+ * ones keep their own first result; beyond the window the outcome is
+ * reported unknown, never as done */
+static void
+test_dedup_out_of_order(void **state)
+{
+	struct ipc_raft_result r5, r6, r;
+	uint64_t i;
+	char *v;
+
+	(void)state;
+	r6 = apply(RAFT_OP_KV_SET, "b", "6", 0, 91, 6);
+	r5 = apply(RAFT_OP_KV_SET, "a", "5", 0, 91, 5);
+	assert_true(r5.ok);
+	assert_true(r5.index > r6.index);
+	v = get("a", NULL, NULL);
+	assert_non_null(v);
+	assert_string_equal(v, "5");
+	free(v);
+	/* resent: each answered with its own first result */
+	r = apply(RAFT_OP_KV_SET, "a", "5-again", 0, 91, 5);
+	assert_int_equal(r.index, r5.index);
+	r = apply(RAFT_OP_KV_SET, "b", "6-again", 0, 91, 6);
+	assert_int_equal(r.index, r6.index);
+	v = get("a", NULL, NULL);
+	assert_string_equal(v, "5");
+	free(v);
+	/* a thousand and more later, seq 5's record is gone and seq 4 (never
+	 * seen) can no longer be told apart from an applied one */
+	for (i = 7; i < 7 + 1030; i++)
+		apply(RAFT_OP_KV_SET, "c", "x", 0, 91, i);
+	r = apply(RAFT_OP_KV_SET, "a", "4", 0, 91, 4);
+	assert_false(r.ok);
+	assert_int_equal(r.err, RAFT_ERR_UNKNOWN);
+	r = apply(RAFT_OP_KV_SET, "a", "5-late", 0, 91, 5);
+	assert_int_equal(r.err, RAFT_ERR_UNKNOWN);
+	v = get("a", NULL, NULL);
+	assert_string_equal(v, "5");
+	free(v);
+	/* the newest is still a duplicate, and one within the window that
+	 * never came is applied */
+	r = apply(RAFT_OP_KV_SET, "c", "y", 0, 91, 7 + 1029);
+	assert_true(r.ok);
+	v = get("c", NULL, NULL);
+	assert_string_equal(v, "x");
+	free(v);
+	r = apply(RAFT_OP_KV_SET, "d", "late", 0, 91, 7 + 1030 + 5);
+	assert_true(r.ok);
+	r = apply(RAFT_OP_KV_SET, "e", "gap", 0, 91, 7 + 1030 + 2);
+	assert_true(r.ok);
+	v = get("e", NULL, NULL);
+	assert_string_equal(v, "gap");
+	free(v);
+}
+
 static void
 test_bad_commands_are_skipped(void **state)
 {
@@ -1077,6 +1134,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_delete_and_tree, setup,
 		teardown),
 	    cmocka_unit_test_setup_teardown(test_idempotent_resend, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(test_dedup_out_of_order, setup,
 		teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_commands_are_skipped,
 		setup, teardown),

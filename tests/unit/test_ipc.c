@@ -16,6 +16,7 @@
 #include <nanomsg/nn.h>
 #include <nanomsg/reqrep.h>
 
+#include "buf.h"
 #include "ipc.h"
 #include "xmalloc.h"
 
@@ -335,6 +336,121 @@ test_inproc_errors(void **state)
 	ev_loop_destroy(loop);
 }
 
+/* requests a server holds are left alone; those it lost by going away
+ * are sent again (repeatable types) or failed at once (the rest), and
+ * with the server down for good they fail after the connect wait -
+ * all well before their deadlines */
+static int napplied, npinged;
+
+static void
+h_count_never(struct ipc_req *req, void *arg)
+{
+	(void)req;
+	(*(int *)arg)++; /* held until the server closes */
+}
+
+static void
+test_lost_requests(void **state)
+{
+	struct ev_loop *loop = new_loop();
+	struct ipc_server *srv;
+	struct ipc_client *cli;
+	struct result r[3];
+	struct errbuf eb;
+	ev_tstamp t0;
+	char path[128];
+	int i;
+
+	(void)state;
+	sock_path(path, sizeof(path), "lost");
+	assert_int_equal(ipc_server_open(loop, path, &srv, &eb), 0);
+	ipc_server_on(srv, IPC_PING, h_count_never, &npinged);
+	ipc_server_on(srv, IPC_STATUS, h_never, NULL);
+	ipc_server_on(srv, IPC_RAFT_APPLY, h_count_never, &napplied);
+	assert_int_equal(ipc_client_open(loop, path, &cli, &eb), 0);
+	for (i = 0; i < 20; i++)
+		ev_run(loop, EVRUN_ONCE);
+	memset(r, 0, sizeof(r));
+	napplied = npinged = 0;
+	assert_int_equal(ipc_call(cli, IPC_PING, NULL, 20000, on_ping, &r[0]),
+	    0);
+	assert_int_equal(ipc_call(cli, IPC_STATUS, NULL, 20000, on_reply,
+			     &r[1]), 0);
+	assert_int_equal(ipc_call(cli, IPC_RAFT_APPLY, NULL, 20000, on_ping,
+			     &r[2]), 0);
+	/* held by a live server through several probes: untouched */
+	run_until(loop, r, 1, 2.6);
+	assert_false(r[0].done || r[1].done || r[2].done);
+	assert_int_equal(npinged, 1);
+	assert_int_equal(napplied, 1);
+
+	/* the server goes away with all three and a new one comes up */
+	ipc_server_close(srv);
+	assert_int_equal(ipc_server_open(loop, path, &srv, &eb), 0);
+	ipc_server_on(srv, IPC_PING, h_ping, NULL);
+	ipc_server_on(srv, IPC_STATUS, h_status_now, NULL);
+	ipc_server_on(srv, IPC_RAFT_APPLY, h_count_never, &napplied);
+	t0 = ev_time();
+	run_until(loop, r, 3, 10.0);
+	assert_true(ev_time() - t0 < 8.0);
+	assert_int_equal(r[0].status, 0);		/* pinged again */
+	assert_int_equal(r[1].status, 0);		/* asked again */
+	assert_int_equal(r[1].pid, (uint64_t)getpid());
+	assert_int_equal(r[2].status, -ECONNRESET); /* not repeated */
+	assert_non_null(strstr(r[2].msg, "restarted"));
+	assert_int_equal(napplied, 1);
+
+	/* a request taken by a server that then stays down */
+	ipc_server_on(srv, IPC_STATUS, h_never, NULL);
+	memset(r, 0, sizeof(r));
+	assert_int_equal(ipc_call(cli, IPC_STATUS, NULL, 20000, on_reply,
+			     &r[0]), 0);
+	for (i = 0; i < 20; i++)
+		ev_run(loop, EVRUN_ONCE);
+	ipc_server_close(srv);
+	t0 = ev_time();
+	run_until(loop, r, 1, 15.0);
+	assert_true(r[0].done);
+	assert_true(ev_time() - t0 < 10.0);
+	assert_int_equal(r[0].status, -EAGAIN);
+	assert_non_null(strstr(r[0].msg, "not connected"));
+	ipc_client_close(cli);
+	ev_loop_destroy(loop);
+}
+
+/* the probe's answer: the asked ids the server holds, in asked order */
+static void
+test_probe_select(void **state)
+{
+	uint8_t asked[4 * 5 + 2];
+	uint32_t open[] = {9, 1, 7, 3};
+	uint32_t want[] = {7, 1, 9};
+	struct cdc_bytes a = {asked, sizeof(asked)};
+	struct buf out = BUF_INIT;
+	uint32_t ids[] = {7, 2, 1, 9, 4};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < 5; i++)
+		be32_set(asked + 4 * i, ids[i]);
+	asked[20] = asked[21] = 0xff; /* a partial id: ignored */
+	ipc_probe_select(&a, open, 4, &out);
+	assert_int_equal(out.len, sizeof(want));
+	for (i = 0; i < 3; i++)
+		assert_int_equal(be32_get(out.data + 4 * i), want[i]);
+	buf_free(&out);
+	/* nothing open, nothing asked */
+	ipc_probe_select(&a, open, 0, &out);
+	assert_int_equal(out.len, 0);
+	a.n = 3;
+	ipc_probe_select(&a, open, 4, &out);
+	assert_int_equal(out.len, 0);
+	assert_true(ipc_type_repeatable(IPC_KV_READ));
+	assert_false(ipc_type_repeatable(IPC_RAFT_APPLY));
+	assert_false(ipc_type_repeatable(IPC_GOSSIP_EVENT_FIRE));
+	assert_false(ipc_type_repeatable(IPC_PROBE));
+}
+
 static pid_t
 start_server(const char *path)
 {
@@ -495,6 +611,8 @@ main(int argc, char **argv)
 	    cmocka_unit_test(test_catalogue),
 	    cmocka_unit_test(test_inproc_out_of_order),
 	    cmocka_unit_test(test_inproc_errors),
+	    cmocka_unit_test(test_lost_requests),
+	    cmocka_unit_test(test_probe_select),
 	    cmocka_unit_test(test_two_processes_restart),
 	};
 	ssize_t n;
