@@ -479,7 +479,7 @@ def row11_malformed_input_floods():
     run_row("row11-malformed-input-floods", inject, lambda c, i: None)
 
 
-@lab_row
+@lab_row(only_san=True)
 def row12_slowloris():
     """200 connections from one address trickling a header byte every 2 s
     at a follower: each is closed within the header timeout (10 s), one
