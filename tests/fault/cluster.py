@@ -177,9 +177,36 @@ class FaultCluster:
                 len({json.dumps(m, sort_keys=True) for m in mems}) == 1)
 
     def wait_converged(self, timeout=30):
-        """seconds until converged (AssertionError after timeout)"""
+        """seconds until converged (AssertionError after timeout, saying
+        what each node reported last)"""
         t0 = time.monotonic()
-        wait_for(self.converged, timeout, "convergence", interval=0.1)
+        try:
+            wait_for(self.converged, timeout, "convergence", interval=0.1)
+        except AssertionError as e:
+            seen = {i: (self.raft_state(i), self.members(i)) for i in self.live()}
+            raise AssertionError("%s; last seen (peers, applied), members: %s" % (e, seen))
+        return time.monotonic() - t0
+
+    def wait_caught_up(self, timeout=60):
+        """with writes going on, applied indexes are never equal for long:
+        wait until every live node has the same peers and members and has
+        applied at least what the most advanced had at the start"""
+        t0 = time.monotonic()
+
+        def same():
+            states = [self.raft_state(i) for i in self.live()]
+            mems = [self.members(i) for i in self.live()]
+            if None in states or None in mems:
+                return None
+            if (len(states[0][0]) != self.n or
+                    len({json.dumps(s[0]) for s in states}) != 1 or
+                    len({json.dumps(m, sort_keys=True) for m in mems}) != 1):
+                return None
+            return max(s[1] for s in states)
+        mark = wait_for(same, timeout, "the same peers and members everywhere", interval=0.1)
+        wait_for(lambda: all((self.raft_state(i) or ([], 0))[1] >= mark for i in self.live()),
+                 max(1.0, timeout - (time.monotonic() - t0)),
+                 "every node applying index %d" % mark, interval=0.1)
         return time.monotonic() - t0
 
     def wait_healthy(self, timeout=60):

@@ -385,7 +385,9 @@ def row10_corrupt_data_file_while_down():
         c.nodes[f].stop()
         c.wipe(f)
         c.restart(f)
-        c.wait_healthy(60)
+        # the workload is still writing: caught up, not equal indexes
+        wait_for(lambda: c.leader() is not None, 60, "a leader", interval=0.1)
+        c.wait_caught_up(60)
     run_row("row10-corrupt-data-file", inject, heal, converge_s=60)
 
 
