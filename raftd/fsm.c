@@ -2084,6 +2084,13 @@ apply_cmd(struct actx *a, const struct ipc_raft_cmd *c)
  * RAFT_ERR_UNKNOWN (its requester is told the outcome is unknown rather
  * than that it succeeded). */
 #define DEDUP_WINDOW 1024
+/* a client none of whose commands applied in the last DEDUP_IDLE entries
+ * is gone (a restarted httpd or checkd takes a new id; retries come
+ * within seconds): its records are dropped, looked for at every entry
+ * whose index is a multiple of DEDUP_GC_EVERY - the same on every server,
+ * as it depends on the log alone */
+#define DEDUP_IDLE (1u << 17)
+#define DEDUP_GC_EVERY 4096
 
 static void
 dedup_key(uint8_t k[16], uint64_t client, uint64_t seq)
@@ -2158,6 +2165,63 @@ dedup_record(struct store_txn *t, const struct ipc_raft_cmd *c,
 	return r;
 }
 
+struct dedup_gc {
+	uint64_t index;
+	int stale;	   /* the last client record seen is stale */
+	struct buf keys;   /* to delete: 1-byte length, then the key */
+	size_t nclients;
+};
+
+static int
+dedup_gc_collect(void *arg, const void *k, size_t klen, const void *v,
+    size_t vlen)
+{
+	struct dedup_gc *g = arg;
+
+	if (klen == 8) {
+		struct ipc_raft_result res;
+
+		memset(&res, 0, sizeof(res));
+		g->stale = 0;
+		if (vlen >= 8 && cdc_decode(&ipc_raft_result_desc,
+				     (const uint8_t *)v + 8, vlen - 8, &res,
+				     NULL) == 0 &&
+		    res.index + DEDUP_IDLE < g->index) {
+			g->stale = 1;
+			g->nclients++;
+		}
+		cdc_free(&ipc_raft_result_desc, &res);
+	} else if (klen != 16) {
+		return 0;
+	}
+	if (g->stale) {
+		buf_put_u8(&g->keys, (uint8_t)klen);
+		buf_put(&g->keys, k, klen);
+	}
+	return 0;
+}
+
+static int
+dedup_gc(struct store_txn *t, uint64_t index)
+{
+	struct dedup_gc g;
+	size_t off;
+	int r;
+
+	memset(&g, 0, sizeof(g));
+	g.index = index;
+	r = store_state_iterate(t, T_DEDUP, "", 0, dedup_gc_collect, &g);
+	for (off = 0; r == 0 && off < g.keys.len; off += 1 + g.keys.data[off])
+		r = store_state_del(t, T_DEDUP, g.keys.data + off + 1,
+		    g.keys.data[off]);
+	if (r == 0 && g.nclients > 0)
+		log_debug("fsm: dropped the dedup records of %zu idle "
+			  "client(s) at index %llu",
+		    g.nclients, (unsigned long long)index);
+	buf_free(&g.keys);
+	return r;
+}
+
 int
 fsm_apply_txn(struct store *st, const struct raft_entry *entries, size_t n,
     struct ipc_raft_result *results, struct fsm_effects *fx,
@@ -2178,6 +2242,14 @@ fsm_apply_txn(struct store *st, const struct raft_entry *entries, size_t n,
 		struct actx a;
 
 		memset(&results[i], 0, sizeof(results[i]));
+		if (e->index % DEDUP_GC_EVERY == 0 &&
+		    (r = dedup_gc(t, e->index)) < 0) {
+			store_state_abort(t);
+			for (i = 0; i < n; i++)
+				cdc_free(&ipc_raft_result_desc, &results[i]);
+			return errbuf_set(eb, r, "state: dedup gc at %llu: %s",
+			    (unsigned long long)e->index, strerror(-r));
+		}
 		if (e->type != RAFT_ENTRY_COMMAND)
 			continue;
 		memset(&c, 0, sizeof(c));

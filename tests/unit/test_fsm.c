@@ -322,6 +322,31 @@ test_idempotent_resend(void **state)
 	free(v);
 }
 
+static int
+count_one(void *arg, const void *k, size_t klen, const void *v, size_t vlen)
+{
+	(void)k;
+	(void)klen;
+	(void)v;
+	(void)vlen;
+	(*(int *)arg)++;
+	return 0;
+}
+
+/* records in the dedup table */
+static int
+count_dedup(void)
+{
+	struct store_read *rd;
+	int n = 0;
+
+	assert_int_equal(store_state_read_begin(st, &rd), 0);
+	assert_int_equal(store_state_read_iterate(rd, "dedup", "", 0,
+			     count_one, &n), 0);
+	store_state_read_end(rd);
+	return n;
+}
+
 /* one client's commands in flight at once apply out of seq order: a
  * command first seen after a higher seq applied is applied (it is not
  * taken for a duplicate and answered with someone else's result); resent
@@ -376,6 +401,25 @@ test_dedup_out_of_order(void **state)
 	assert_true(r.ok);
 	v = get("e", NULL, NULL);
 	assert_string_equal(v, "gap");
+	free(v);
+
+	/* client 92 writes now and then; client 91 goes quiet for good.  At
+	 * the first multiple of 4096 past 2^17 idle entries, 91's records
+	 * (1 + 1024 of them) are dropped: its latest seq, resent, would now
+	 * apply as new.  92's are kept. */
+	apply(RAFT_OP_KV_SET, "f", "92", 0, 92, 1);
+	next_index = (1u << 17) + 8192 - 2;
+	r6 = apply(RAFT_OP_KV_SET, "f", "92-2", 0, 92, 2);
+	r = apply(RAFT_OP_KV_SET, "f", "92-2-again", 0, 92, 2);
+	assert_int_equal(r.index, r6.index); /* its first result */
+	assert_int_equal(count_dedup(), (1 + 1024) + (1 + 2));
+	r = apply(RAFT_OP_KV_SET, "g", "92", 0, 92, 3); /* at 2^17 + 8192 */
+	assert_int_equal(r.index % 4096, 0);
+	assert_int_equal(count_dedup(), 1 + 3);
+	r = apply(RAFT_OP_KV_SET, "c", "91-late", 0, 91, 7 + 1030 + 5);
+	assert_true(r.ok);
+	v = get("c", NULL, NULL);
+	assert_string_equal(v, "91-late");
 	free(v);
 }
 
