@@ -832,14 +832,6 @@ find_pending(struct ipc_client *c, uint32_t reqid)
 	return NULL;
 }
 
-static int
-id_cmp(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 static void
 probe_done(int status, void *body, const char *errmsg, void *arg)
 {
@@ -862,7 +854,7 @@ probe_done(int status, void *body, const char *errmsg, void *arg)
 		open = xreallocarray(NULL, rep->ids.n / 4, sizeof(*open));
 		for (nopen = 0; nopen < rep->ids.n / 4; nopen++)
 			open[nopen] = be32_get(rep->ids.p + 4 * nopen);
-		qsort(open, nopen, sizeof(*open), id_cmp);
+		qsort(open, nopen, sizeof(*open), ipc_id_cmp);
 	}
 	for (i = 0; i < pr->n && !c->closing; i++) {
 		struct pending *p = find_pending(c, pr->ids[i]);
@@ -871,7 +863,7 @@ probe_done(int status, void *body, const char *errmsg, void *arg)
 		 * again since, or still held: nothing to do */
 		if (p == NULL || p->queued || p->sent_at > pr->at ||
 		    (nopen > 0 && bsearch(&pr->ids[i], open, nopen,
-				      sizeof(*open), id_cmp) != NULL))
+				      sizeof(*open), ipc_id_cmp) != NULL))
 			continue;
 		lost(c, p);
 	}

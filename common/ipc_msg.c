@@ -114,8 +114,8 @@ ipc_type_repeatable(uint16_t type)
 	}
 }
 
-static int
-u32_cmp(const void *a, const void *b)
+int
+ipc_id_cmp(const void *a, const void *b)
 {
 	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
 
@@ -132,11 +132,11 @@ ipc_probe_select(const struct cdc_bytes *asked, uint32_t *open,
 		n = IPC_PROBE_MAX;
 	if (nopen == 0 || n == 0)
 		return;
-	qsort(open, nopen, sizeof(*open), u32_cmp);
+	qsort(open, nopen, sizeof(*open), ipc_id_cmp);
 	for (i = 0; i < n; i++) {
 		uint32_t id = be32_get(asked->p + 4 * i);
 
-		if (bsearch(&id, open, nopen, sizeof(*open), u32_cmp) != NULL)
+		if (bsearch(&id, open, nopen, sizeof(*open), ipc_id_cmp) != NULL)
 			buf_put(out, asked->p + 4 * i, 4);
 	}
 }

@@ -758,4 +758,7 @@ bool ipc_type_repeatable(uint16_t type);
 void ipc_probe_select(const struct cdc_bytes *asked, uint32_t *open,
     size_t nopen, struct buf *out);
 
+/* ipc_id_cmp - qsort/bsearch order of uint32_t request ids */
+int ipc_id_cmp(const void *a, const void *b);
+
 #endif
